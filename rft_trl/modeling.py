@@ -1,0 +1,106 @@
+"""Run a causal LM and get per-token log-probs without full logits.
+
+The forward goes through the (possibly DDP/FSDP/PEFT-wrapped) model itself, so wrappers keep
+their bookkeeping; a forward hook on the decoder catches the final hidden states inside that
+forward (where sharded parameters are gathered) and `token_logprobs` turns them into log-probs
+with the LM-head weight. `logits_to_keep=1` keeps the model's own LM head to one position.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+from rft_trl.loss import token_logprobs
+
+# Batch keys that are ours or the loss's, never model inputs.
+NON_MODEL_KEYS = ("labels", "token_class", "seq_lengths", "gt_class", "l_o", "l_s")
+
+
+class UnsupportedModelError(ValueError):
+    """The model has no decoder/LM head that per-token log-probs can be computed from."""
+
+
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The transformers model under DDP/FSDP/DeepSpeed (`.module`) and PEFT wrappers."""
+    while hasattr(model, "module") and isinstance(model.module, torch.nn.Module):
+        model = model.module
+    if hasattr(model, "get_base_model"):
+        model = model.get_base_model()
+    return model
+
+
+def lm_head_parts(model: torch.nn.Module) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor | None]:
+    """The decoder module and the LM head's weight and bias; clear error for unsupported heads."""
+    base = unwrap(model)
+    get_decoder = getattr(base, "get_decoder", None)
+    get_head = getattr(base, "get_output_embeddings", None)
+    decoder = get_decoder() if callable(get_decoder) else None
+    head = get_head() if callable(get_head) else None
+    if decoder is None or head is None or decoder is base:
+        raise UnsupportedModelError(
+            f"{type(base).__name__} has no language-model head: RFT and SHAD need a causal LM "
+            "(e.g. loaded with AutoModelForCausalLM) whose `get_decoder()` and "
+            "`get_output_embeddings()` return the decoder and the LM head."
+        )
+    # PEFT's modules_to_save wrapper exposes the active copy's weight; LoRA on the head does not.
+    if hasattr(head, "base_layer") and hasattr(head, "lora_A"):
+        raise UnsupportedModelError(
+            "A LoRA adapter on `lm_head` is not supported: per-token log-probs use the LM-head weight "
+            "directly, so the adapter would never train. Fix: remove 'lm_head' from `target_modules` "
+            "(use `modules_to_save=['lm_head']` to train the head fully)."
+        )
+    weight = head.weight
+    bias = getattr(head, "bias", None)
+    return decoder, weight, bias
+
+
+def logit_softcap(model: torch.nn.Module) -> float | None:
+    """The model's final-logit softcapping (Gemma-2/3 style), if any."""
+    config = getattr(unwrap(model), "config", None)
+    text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
+    cap = getattr(text_config, "final_logit_softcapping", None)
+    return float(cap) if cap else None
+
+
+def model_inputs(batch: Mapping[str, Any]) -> dict[str, Any]:
+    """The batch without our per-token side columns and labels (the model must not see them)."""
+    return {key: value for key, value in batch.items() if key not in NON_MODEL_KEYS}
+
+
+def forward_token_logprobs(
+    model: torch.nn.Module,
+    batch: Mapping[str, Any],
+    targets: torch.Tensor,
+    *,
+    chunk_size: int | None = None,
+) -> torch.Tensor:
+    """Forward `model` on `batch` and return log p(target) per position (0 where ignored)."""
+    decoder, weight, bias = lm_head_parts(model)
+    softcap = logit_softcap(model)
+    captured: dict[str, torch.Tensor] = {}
+
+    def hook(module, args, output):
+        hidden = output[0] if isinstance(output, tuple) else output.last_hidden_state
+        captured["logp"] = token_logprobs(
+            hidden,
+            weight,
+            targets.to(hidden.device),
+            bias=bias,
+            chunk_size=chunk_size,
+            logit_softcap=softcap,
+        )
+
+    handle = decoder.register_forward_hook(hook)
+    try:
+        model(**model_inputs(batch), use_cache=False, logits_to_keep=1)
+    finally:
+        handle.remove()
+    if "logp" not in captured:
+        raise UnsupportedModelError(
+            f"The decoder of {type(unwrap(model)).__name__} was not called during the forward pass, "
+            "so per-token log-probs could not be computed."
+        )
+    return captured["logp"]
