@@ -1,0 +1,61 @@
+"""`rft-trl` command line: one subcommand per module in `rft_trl.commands`."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from rft_trl import __version__
+
+# name -> module in rft_trl.commands exposing `add_arguments(parser)` and `run(args) -> int`
+COMMANDS = {
+    "train": "Train with SHAD + RFT from a `trl sft`-style YAML config.",
+    "shad": "Label a dataset's response tokens as boilerplate or reasoning (SHAD).",
+    "inspect": "Show SHAD labels as coloured tokens (terminal or HTML).",
+    "check-config": "Check an Axolotl or TRL YAML for RFT keys that would be ignored.",
+    "demo": "Run the whole pipeline on a bundled synthetic agent dataset and write a report.",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with every available subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="rft-trl",
+        description="SHAD token labelling and reasoning-highlighted fine-tuning (RFT) for TRL and Axolotl.",
+    )
+    parser.add_argument("--version", action="version", version=f"rft-trl {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, help_text in COMMANDS.items():
+        module = _command_module(name)
+        if module is None:
+            continue
+        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(sub)
+        sub.set_defaults(_run=module.run)
+    return parser
+
+
+def _command_module(name: str):
+    """The module implementing subcommand `name`, or None while it is not built yet."""
+    module_name = f"rft_trl.commands.{name.replace('-', '_')}"
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name == module_name:
+            return None
+        raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `rft-trl` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "_run", None) is None:
+        parser.print_help()
+        return 0
+    return int(args._run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
