@@ -88,7 +88,9 @@ class _ChunkedTokenLogProbs(torch.autograd.Function):
         grad_rows = None
         want_hidden_grad = compute_grad and ctx.needs_input_grad[0]
         if want_hidden_grad:
-            grad_rows = torch.empty(rows.numel(), hidden.shape[1], dtype=hidden.dtype, device=hidden.device)
+            grad_rows = torch.empty(
+                rows.numel(), hidden.shape[1], dtype=hidden.dtype, device=hidden.device
+            )
         for start in range(0, rows.numel(), chunk_size):
             idx = rows[start : start + chunk_size]
             h = hidden.index_select(0, idx)
@@ -97,7 +99,9 @@ class _ChunkedTokenLogProbs(torch.autograd.Function):
             lse = torch.logsumexp(logits, dim=-1)
             logp[idx] = logits.gather(1, tgt[:, None]).squeeze(1) - lse
             if want_hidden_grad:
-                grad_rows[start : start + chunk_size] = _dlogits(logits, lse, tgt, dcap).to(weight.dtype) @ weight
+                grad_rows[start : start + chunk_size] = (
+                    _dlogits(logits, lse, tgt, dcap).to(weight.dtype) @ weight
+                )
         ctx.chunk_size = chunk_size
         ctx.softcap = softcap
         ctx.hidden_shape = hidden.shape
@@ -120,7 +124,9 @@ class _ChunkedTokenLogProbs(torch.autograd.Function):
         g = grad_logp.index_select(0, rows).to(_logit_dtype(grad_logp.dtype))
         grad_hidden = grad_weight = grad_bias = None
         if grad_rows is not None:
-            grad_hidden = torch.zeros(ctx.hidden_shape, dtype=ctx.hidden_dtype, device=grad_logp.device)
+            grad_hidden = torch.zeros(
+                ctx.hidden_shape, dtype=ctx.hidden_dtype, device=grad_logp.device
+            )
             grad_hidden[rows] = (grad_rows.to(g.dtype) * g[:, None]).to(ctx.hidden_dtype)
         if ctx.want_weight_grad:
             acc = _logit_dtype(weight.dtype)
@@ -186,7 +192,9 @@ def token_logprobs(
     flat_targets = targets.reshape(-1).to(flat_hidden.device)
     size = chunk_size or default_chunk_size(weight.shape[0])
     compute_grad = torch.is_grad_enabled() and (
-        flat_hidden.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)
+        flat_hidden.requires_grad
+        or weight.requires_grad
+        or (bias is not None and bias.requires_grad)
     )
     logp = _ChunkedTokenLogProbs.apply(
         flat_hidden, weight, bias, flat_targets, size, logit_softcap, compute_grad
@@ -233,16 +241,20 @@ class RFTLossOutput:
 
     def stats(self) -> torch.Tensor:
         """Detached logging sums as one vector (cheap to accumulate and all-reduce)."""
-        return torch.stack(
-            [
-                self.boilerplate_loss_sum,
-                self.boilerplate_tokens,
-                self.reasoning_loss_sum,
-                self.reasoning_tokens,
-                self.reasoning_weight_sum,
-                self.num_samples,
-            ]
-        ).detach().float()
+        return (
+            torch.stack(
+                [
+                    self.boilerplate_loss_sum,
+                    self.boilerplate_tokens,
+                    self.reasoning_loss_sum,
+                    self.reasoning_tokens,
+                    self.reasoning_weight_sum,
+                    self.num_samples,
+                ]
+            )
+            .detach()
+            .float()
+        )
 
 
 STAT_NAMES = (

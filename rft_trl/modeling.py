@@ -32,7 +32,9 @@ def unwrap(model: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
-def lm_head_parts(model: torch.nn.Module) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor | None]:
+def lm_head_parts(
+    model: torch.nn.Module,
+) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor | None]:
     """The decoder module and the LM head's weight and bias; clear error for unsupported heads."""
     base = unwrap(model)
     get_decoder = getattr(base, "get_decoder", None)

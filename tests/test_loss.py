@@ -43,7 +43,9 @@ def test_chunked_logprobs_match_full_logits_values_and_grads(chunk_size, softcap
     targets[2, -1] = IGNORE_INDEX
     upstream = torch.randn(batch, length, dtype=torch.float64)
 
-    got = token_logprobs(hidden, weight, targets, bias=bias, chunk_size=chunk_size, logit_softcap=softcap)
+    got = token_logprobs(
+        hidden, weight, targets, bias=bias, chunk_size=chunk_size, logit_softcap=softcap
+    )
     (got * upstream).sum().backward()
     grads = [hidden.grad.clone(), weight.grad.clone()] + ([bias.grad.clone()] if with_bias else [])
     for tensor in [hidden, weight] + ([bias] if with_bias else []):
@@ -146,13 +148,17 @@ def test_degenerate_samples_are_finite_and_uncounted():
     assert torch.isfinite(out.loss_sum)
     assert out.num_samples.item() == 1
     assert out.loss_sum.item() == pytest.approx(2.0)
-    empty = rft_loss(token_loss, torch.full_like(token_class, IGNORE_INDEX), sample_index(token_loss.shape, None))
+    empty = rft_loss(
+        token_loss, torch.full_like(token_class, IGNORE_INDEX), sample_index(token_loss.shape, None)
+    )
     assert empty.loss_sum.item() == 0.0 and empty.num_samples.item() == 0
 
 
 def test_non_detached_weights_carry_gradient():
     token_loss = torch.tensor([1.0, 4.0], requires_grad=True)
-    out = rft_loss(token_loss, torch.tensor([0, 1]), torch.zeros(2, dtype=torch.long), detach_weights=False)
+    out = rft_loss(
+        token_loss, torch.tensor([0, 1]), torch.zeros(2, dtype=torch.long), detach_weights=False
+    )
     out.loss_sum.backward()
     w_r = torch.sigmoid(torch.tensor(3.0 / 3.0))
     # d/dL_r [w_b L_b + w_r L_r] = w_r + (L_r - L_b) w_r w_b / tau
@@ -184,7 +190,9 @@ def test_batch_scope_coefficients_give_exact_gradient(detach, alpha):
         token_loss.detach()[token_class == 1].sum(),
         (token_class == 1).sum().double(),
     )
-    c_b, c_r, value = batch_scope_coefficients(totals, temperature=3.0, reasoning_weight=alpha, detach_weights=detach)
+    c_b, c_r, value = batch_scope_coefficients(
+        totals, temperature=3.0, reasoning_weight=alpha, detach_weights=detach
+    )
     # two "micro-batches"
     grad = torch.zeros_like(token_loss)
     for part in (slice(0, 4), slice(4, 10)):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 BOILERPLATE = 0
 REASONING = 1
@@ -29,8 +29,7 @@ def category_role(category: str) -> int:
     return REASONING if category in REASONING_CATEGORIES else BOILERPLATE
 
 
-@dataclass(frozen=True)
-class Span:
+class Span(NamedTuple):
     """A run of characters [start, end) of one message content with one category."""
 
     start: int
@@ -58,7 +57,7 @@ class TextBuilder:
 
     def __init__(self) -> None:
         self._parts: list[str] = []
-        self._spans: list[Span] = []
+        self._spans: list[tuple[int, int, str]] = []
         self._length = 0
 
     def add(self, text: str, category: str) -> TextBuilder:
@@ -66,9 +65,10 @@ class TextBuilder:
         if text:
             if category not in CATEGORY_ID:
                 raise ValueError(f"category={category!r} is unknown; use one of {CATEGORIES}")
+            end = self._length + len(text)
             self._parts.append(text)
-            self._spans.append(Span(self._length, self._length + len(text), category))
-            self._length += len(text)
+            self._spans.append((self._length, end, category))
+            self._length = end
         return self
 
     def fmt(self, text: str) -> TextBuilder:
@@ -82,17 +82,11 @@ class TextBuilder:
     def build(self) -> tuple[str, list[Span]]:
         """The content string and its spans; consecutive boilerplate spans of one category merge."""
         merged: list[Span] = []
-        for span in self._spans:
-            last = merged[-1] if merged else None
+        for start, end, category in self._spans:
             # Reasoning spans stay separate: each is one unit (a value, a name) whose first
             # token is reported apart from its inner tokens.
-            if (
-                last is not None
-                and last.category == span.category
-                and span.role == BOILERPLATE
-                and last.end == span.start
-            ):
-                merged[-1] = Span(last.start, span.end, span.category)
+            if merged and merged[-1].category == category and category not in REASONING_CATEGORIES:
+                merged[-1] = Span(merged[-1].start, end, category)
             else:
-                merged.append(span)
+                merged.append(Span(start, end, category))
         return "".join(self._parts), merged

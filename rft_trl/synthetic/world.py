@@ -6,13 +6,12 @@ forms), so it knows nothing about the ReAct or JSON response formats.
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import string
 from dataclasses import dataclass, field
 from typing import Any
-
-from rft_trl.synthetic import catalog
 
 JSON_TYPES = {
     "choice": "string",
@@ -63,7 +62,9 @@ class Domain:
             return f"{rng.randint(6, 21):02d}:{rng.choice(('00', '15', '30', '45'))}"
         if kind == "code":
             return self.prefix + "".join(rng.choice(string.digits) for _ in range(self.digits))
-        raise ValueError(f"domain {self.name!r}: kind={kind!r} is unknown; use one of {sorted(JSON_TYPES)}")
+        raise ValueError(
+            f"domain {self.name!r}: kind={kind!r} is unknown; use one of {sorted(JSON_TYPES)}"
+        )
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,9 @@ class Param:
     name: str
     domain: str
     required: bool = True
-    phrase: str = ""  # clause appended to the request when an optional value is given, e.g. "in {unit}"
+    phrase: str = (
+        ""  # clause appended to the request when an optional value is given, e.g. "in {unit}"
+    )
     phrase_false: str = ""  # for booleans: the clause when the value is false
     array: bool = False  # a list of 2-3 distinct values of the domain
 
@@ -98,15 +101,16 @@ class ToolSpec:
         raise KeyError(f"tool {self.name!r} has no parameter {name!r}")
 
 
-def template_pieces(template: str) -> list[tuple[str, str | None]]:
-    """Split "a {x} b" into [("a ", None), ("", "x"), (" b", None)]-style (literal, field) pieces."""
+@functools.lru_cache(maxsize=4096)
+def template_pieces(template: str) -> tuple[tuple[str, str | None], ...]:
+    """Split "a {x} b" into (("a ", None), ("", "x"), (" b", None)): (literal, field) pieces."""
     pieces: list[tuple[str, str | None]] = []
     for literal, field_name, _, _ in string.Formatter().parse(template):
         if literal:
             pieces.append((literal, None))
         if field_name is not None:
             pieces.append(("", field_name))
-    return pieces
+    return tuple(pieces)
 
 
 def template_fields(template: str) -> set[str]:
@@ -140,7 +144,9 @@ class World:
         self._by_name = {}
         for tool in self.tools:
             if tool.name in self._by_name:
-                raise ValueError(f"World: tool name {tool.name!r} appears twice; tool names must be unique")
+                raise ValueError(
+                    f"World: tool name {tool.name!r} appears twice; tool names must be unique"
+                )
             self._check_tool(tool)
             self._by_name[tool.name] = tool
         for domain in self.domains.values():
@@ -149,33 +155,48 @@ class World:
 
     def _check_domain(self, domain: Domain) -> None:
         if domain.kind not in JSON_TYPES:
-            raise ValueError(f"domain {domain.name!r}: kind={domain.kind!r} is unknown; use one of {sorted(JSON_TYPES)}")
+            raise ValueError(
+                f"domain {domain.name!r}: kind={domain.kind!r} is unknown; use one of {sorted(JSON_TYPES)}"
+            )
         for value in domain.values:
-            if not value or not value.isascii() or not value.isprintable() or set(value) & _FORBIDDEN_VALUE_CHARS:
+            if (
+                not value
+                or not value.isascii()
+                or not value.isprintable()
+                or set(value) & _FORBIDDEN_VALUE_CHARS
+            ):
                 raise ValueError(
                     f"domain {domain.name!r}: value {value!r} must be non-empty printable ASCII "
                     "without quotes, backslashes or brackets (so it serialises to JSON verbatim)"
                 )
 
     def _check_tool(self, tool: ToolSpec) -> None:
-        names = {p.name for p in tool.params}
         required = {p.name for p in tool.params if p.required}
         for p in tool.params:
             if p.domain not in self.domains:
-                raise ValueError(f"tool {tool.name!r}: parameter {p.name!r} uses unknown domain {p.domain!r}")
+                raise ValueError(
+                    f"tool {tool.name!r}: parameter {p.name!r} uses unknown domain {p.domain!r}"
+                )
             if not p.required and not p.phrase:
-                raise ValueError(f"tool {tool.name!r}: optional parameter {p.name!r} needs a phrase")
+                raise ValueError(
+                    f"tool {tool.name!r}: optional parameter {p.name!r} needs a phrase"
+                )
         for task in tool.tasks:
             if template_fields(task) != required:
                 raise ValueError(
                     f"tool {tool.name!r}: task {task!r} must mention exactly the required parameters {sorted(required)}"
                 )
+        # Purposes and answers may only use values every call has: the required ones.
         for purpose in tool.purposes:
-            if not template_fields(purpose) <= names:
-                raise ValueError(f"tool {tool.name!r}: purpose {purpose!r} uses unknown fields")
+            if not template_fields(purpose) <= required:
+                raise ValueError(
+                    f"tool {tool.name!r}: purpose {purpose!r} may use only required parameters"
+                )
         outputs = {name for name, _ in tool.outputs}
-        if not template_fields(tool.answer) <= names | outputs:
-            raise ValueError(f"tool {tool.name!r}: answer {tool.answer!r} uses unknown fields")
+        if not template_fields(tool.answer) <= required | outputs:
+            raise ValueError(
+                f"tool {tool.name!r}: answer {tool.answer!r} may use only required parameters and outputs"
+            )
         for _, domain in tool.outputs:
             if domain not in self.domains:
                 raise ValueError(f"tool {tool.name!r}: output uses unknown domain {domain!r}")
@@ -201,7 +222,10 @@ class World:
             if domain.kind == "choice" and len(domain.values) <= ENUM_MAX:
                 prop["enum"] = list(domain.values)
             if domain.kind in ("int", "number"):
-                prop["minimum"], prop["maximum"] = _plain_number(domain.low), _plain_number(domain.high)
+                prop["minimum"], prop["maximum"] = (
+                    _plain_number(domain.low),
+                    _plain_number(domain.high),
+                )
             if domain.kind == "date":
                 prop["format"] = "YYYY-MM-DD"
             if p.array:
@@ -221,7 +245,9 @@ class World:
         """Cached `json.dumps` of a tool's schema."""
         return self._schema_json[name]
 
-    def sample_arguments(self, tool: ToolSpec, rng: random.Random, optional_rate: float = 0.4) -> dict[str, Any]:
+    def sample_arguments(
+        self, tool: ToolSpec, rng: random.Random, optional_rate: float = 0.4
+    ) -> dict[str, Any]:
         """Draw arguments for a call: every required parameter, each optional one with `optional_rate`."""
         args: dict[str, Any] = {}
         for p in tool.params:
@@ -244,16 +270,3 @@ class World:
 
 def _plain_number(x: float) -> int | float:
     return int(x) if float(x).is_integer() else x
-
-
-def default_world(seed: int = 0, n_tools: int | None = None) -> World:
-    """The bundled world (50 tools); `n_tools` keeps a seeded subset, `seed` fixes tool results."""
-    tools = catalog.TOOLS
-    if n_tools is not None:
-        if not 1 <= n_tools <= len(tools):
-            raise ValueError(
-                f"n_tools={n_tools} is out of range; pass 1..{len(tools)} (or None for all {len(tools)} tools)"
-            )
-        keep = sorted(random.Random(f"world-subset-{seed}").sample(range(len(tools)), n_tools))
-        tools = tuple(tools[i] for i in keep)
-    return World(tools=tuple(tools), domains=dict(catalog.DOMAINS), seed=seed)

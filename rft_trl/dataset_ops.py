@@ -1,0 +1,88 @@
+"""Dataset steps that must keep per-token columns (`token_class`, SHAD scores) aligned.
+
+TRL and Axolotl truncate and pack only `input_ids`/`labels`; these versions treat every list
+column as long as `input_ids` as per-token and cut or pack it the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from datasets import Dataset
+
+from rft_trl.collator import TOKEN_CLASS, check_row_alignment
+from rft_trl.loss import IGNORE_INDEX
+
+
+class NoResponseTokensError(ValueError):
+    """The dataset has no prompt/response split, so there is nothing for SHAD or RFT to weigh."""
+
+
+def per_token_columns(example: dict[str, Any]) -> list[str]:
+    """Columns of `example` holding one value per token (lists as long as `input_ids`)."""
+    length = len(example["input_ids"])
+    return [
+        key
+        for key, value in example.items()
+        if isinstance(value, list | tuple) and len(value) == length
+    ]
+
+
+def truncate_row(
+    example: dict[str, Any], max_length: int, mode: str = "keep_start"
+) -> dict[str, Any]:
+    """Cut every per-token column of one row to `max_length` tokens."""
+    if mode not in ("keep_start", "keep_end"):
+        raise ValueError(f"Unsupported truncation_mode {mode!r}: use 'keep_start' or 'keep_end'.")
+    window = slice(None, max_length) if mode == "keep_start" else slice(-max_length, None)
+    return {key: list(example[key])[window] for key in per_token_columns(example)}
+
+
+def truncate(
+    dataset: Dataset, max_length: int | None, mode: str = "keep_start", num_proc=None
+) -> Dataset:
+    """Truncate all per-token columns, then drop rows left without any response token."""
+    if max_length is not None:
+        dataset = dataset.map(
+            truncate_row,
+            fn_kwargs={"max_length": max_length, "mode": mode},
+            num_proc=num_proc,
+            desc="Truncating (with token classes)",
+        )
+    return dataset.filter(
+        lambda example: any(label != IGNORE_INDEX for label in example["labels"]),
+        num_proc=num_proc,
+        desc="Dropping rows without response tokens",
+    )
+
+
+def require_response_mask(dataset: Dataset, *, sample_rows: int = 64) -> None:
+    """Fail when no row masks any label: plain LM data has no response for SHAD/RFT to weigh."""
+    rows = dataset.select(range(min(sample_rows, len(dataset))))
+    if len(rows) and all(IGNORE_INDEX not in labels for labels in rows["labels"]):
+        raise NoResponseTokensError(
+            "RFT needs a prompt/response split, but every token of the training data is in the loss "
+            "(plain `text` data, or chat data without an assistant mask). Fix: use a conversational "
+            "`messages` dataset with `assistant_only_loss: true`, or a `prompt`/`completion` dataset "
+            "(completion-only loss is the default there), or set `rft: false` for plain SFT."
+        )
+
+
+def check_alignment(dataset: Dataset, *, sample_rows: int | None = None) -> None:
+    """Check `token_class` against `input_ids`/`labels` on every row (or the first `sample_rows`)."""
+    rows = dataset if sample_rows is None else dataset.select(range(min(sample_rows, len(dataset))))
+    for index, example in enumerate(rows.select_columns(["input_ids", "labels", TOKEN_CLASS])):
+        check_row_alignment(example, index)
+
+
+def pack(
+    dataset: Dataset, max_length: int, strategy: str, *, seed: int | None, num_proc=None
+) -> Dataset:
+    """Pack `input_ids`, `labels` and `token_class` with TRL's packer (it packs every list column)."""
+    from trl.data_utils import pack_dataset
+
+    columns = ["input_ids", "labels", TOKEN_CLASS]
+    dataset = dataset.select_columns(columns)
+    if seed is not None:
+        dataset = dataset.shuffle(seed=seed)
+    return pack_dataset(dataset, max_length, strategy, {"num_proc": num_proc})

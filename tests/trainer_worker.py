@@ -1,0 +1,86 @@
+"""One optimizer step of RFTTrainer on the tiny rows; run in-process or under torchrun.
+
+Under torchrun, rank 0 writes the logged loss and the parameter update to `--out`
+(safetensors + JSON), so the test can compare splittings of the same global batch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+
+import torch
+from safetensors.torch import save_file
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+import tiny_rows
+
+from rft_trl.config import RFTConfig
+from rft_trl.trainer import RFTTrainer
+
+
+def build_trainer(per_device: int, grad_accum: int, **config) -> RFTTrainer:
+    """An RFTTrainer for one SGD step (lr 1) on the tiny rows (8 unless `dataset` is given)."""
+    dataset = config.pop("dataset", None) or tiny_rows.dataset(8)
+    args = RFTConfig(
+        output_dir=tempfile.mkdtemp(),
+        per_device_train_batch_size=per_device,
+        gradient_accumulation_steps=grad_accum,
+        max_steps=1,
+        learning_rate=1.0,
+        optim="sgd",
+        lr_scheduler_type="constant",
+        use_cpu=True,
+        bf16=False,
+        report_to="none",
+        logging_steps=1,
+        save_strategy="no",
+        seed=0,
+        max_length=config.pop("max_length", None),
+        disable_tqdm=True,
+        **config,
+    )
+    return RFTTrainer(
+        tiny_rows.model(),
+        args,
+        train_dataset=dataset,
+        processing_class=tiny_rows.tokenizer(),
+        peft_config=tiny_rows.lora(),
+    )
+
+
+def one_step(
+    per_device: int, grad_accum: int, **config
+) -> tuple[float, dict[str, torch.Tensor], dict]:
+    """Train one step; return the logged loss, the parameter update and the log entry."""
+    trainer = build_trainer(per_device, grad_accum, **config)
+    before = {n: p.detach().clone() for n, p in trainer.model.named_parameters() if p.requires_grad}
+    trainer.train()
+    after = {n: p.detach().clone() for n, p in trainer.model.named_parameters() if p.requires_grad}
+    log = next(entry for entry in trainer.state.log_history if "loss" in entry)
+    return float(log["loss"]), {n: after[n] - before[n] for n in before}, log
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--per-device", type=int, required=True)
+    parser.add_argument("--grad-accum", type=int, required=True)
+    parser.add_argument("--scope", default="sample")
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+    loss, update, log = one_step(args.per_device, args.grad_accum, rft_group_scope=args.scope)
+    if int(os.environ.get("RANK", "0")) == 0:
+        save_file({k: v.contiguous() for k, v in update.items()}, args.out + ".safetensors")
+        with open(args.out + ".json", "w") as handle:
+            json.dump(
+                {"loss": loss, "log": log, "world_size": int(os.environ.get("WORLD_SIZE", "1"))},
+                handle,
+            )
+
+
+if __name__ == "__main__":
+    main()
