@@ -20,6 +20,9 @@ from rft_trl.loss import (
 )
 
 
+pytestmark = pytest.mark.trl_compat
+
+
 def assert_close(actual, expected, rtol=1e-5, atol=1e-6):
     """allclose with a message that says where and by how much the tensors differ."""
     diff = (actual - expected).abs()

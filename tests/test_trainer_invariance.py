@@ -14,6 +14,8 @@ import torch
 from safetensors.torch import load_file
 from trainer_worker import build_trainer, one_step
 
+pytestmark = pytest.mark.trl_compat
+
 HERE = Path(__file__).parent
 RTOL = 1e-5
 
