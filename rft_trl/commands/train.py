@@ -1,0 +1,49 @@
+"""`rft-trl train --config CONFIG.yaml`: `trl sft` with SHAD + RFT (`rft: true` in the YAML)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config", required=True, help="The YAML `trl sft --config` takes, plus rft_*/shad_* keys."
+    )
+    parser.add_argument(
+        "overrides",
+        nargs=argparse.REMAINDER,
+        help="Extra `--key value` pairs overriding the YAML, as with `trl sft`.",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from rft_trl.options import RFTConfigError
+    from rft_trl.recipe import RecipeError, parse_recipe, train_and_eval
+
+    try:
+        recipe = parse_recipe(args.config, args.overrides)
+        train_dataset, eval_dataset = train_and_eval(recipe)
+    except (RecipeError, RFTConfigError) as error:
+        print(f"rft-trl train: {error}", file=sys.stderr)
+        return 2
+
+    from trl import get_peft_config, get_quantization_config
+
+    from rft_trl.trainer import RFTTrainer
+
+    training_args = recipe.training_args
+    trainer = RFTTrainer(
+        model=recipe.model_args.model_name_or_path,
+        args=training_args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        quantization_config=get_quantization_config(recipe.model_args),
+        peft_config=get_peft_config(recipe.model_args),
+    )
+    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    trainer.save_model(training_args.output_dir)
+    trainer.accelerator.print(f"Model saved to {training_args.output_dir}.")
+    if training_args.push_to_hub:
+        trainer.push_to_hub(dataset_name=recipe.script_args.dataset_name)
+    return 0

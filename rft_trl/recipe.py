@@ -1,0 +1,143 @@
+"""Read a `trl sft --config` YAML (plus `rft_*`/`shad_*` keys) and load what it names.
+
+Shared by `rft-trl train` and `rft-trl shad`, so both see the same model, data and settings.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rft_trl.options import RFTConfigError, unknown_keys
+
+# Local file suffix -> `datasets` builder.
+_BUILDERS = {
+    ".jsonl": "json",
+    ".json": "json",
+    ".parquet": "parquet",
+    ".csv": "csv",
+    ".arrow": "arrow",
+}
+
+
+class RecipeError(ValueError):
+    """A config or dataset problem, reported without a traceback by the CLI."""
+
+
+@dataclass
+class Recipe:
+    """The parsed config: TRL's script/model/dataset-mixture args and an `RFTConfig`."""
+
+    script_args: Any
+    training_args: Any
+    model_args: Any
+    dataset_args: Any
+    config_path: str
+
+
+def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
+    """The YAML mapping at `path`, with a clear error when it is missing or not a mapping."""
+    path = Path(path)
+    if not path.is_file():
+        raise RecipeError(
+            f"Config file not found: {path}. Pass the YAML you would give `trl sft --config`."
+        )
+    with path.open() as handle:
+        data = yaml.safe_load(handle) or {}
+    if not isinstance(data, dict):
+        raise RecipeError(
+            f"{path} must hold a YAML mapping of config keys, got {type(data).__name__}."
+        )
+    return data
+
+
+def parse_recipe(config_path: str, overrides: list[str] | None = None) -> Recipe:
+    """Parse `config_path` (and `--key value` overrides) with TRL's own parser plus RFTConfig."""
+    from trl import DatasetMixtureConfig, ModelConfig, ScriptArguments, TrlParser
+
+    from rft_trl.config import RFTConfig
+
+    raw = read_yaml(config_path)
+    typos = unknown_keys(raw)
+    if typos:
+        raise RFTConfigError(
+            f"Unknown RFT key(s) in {config_path}: {', '.join(typos)}. See docs/configuration.md for the "
+            "valid `rft_*`/`shad_*` keys."
+        )
+    parser = TrlParser((ScriptArguments, RFTConfig, ModelConfig, DatasetMixtureConfig))
+    argv = ["--config", str(config_path), *(overrides or [])]
+    script_args, training_args, model_args, dataset_args = parser.parse_args_and_config(
+        args=argv, fail_with_unknown_args=False
+    )
+    model_init_kwargs = {
+        "revision": model_args.model_revision,
+        "trust_remote_code": training_args.trust_remote_code,
+        "attn_implementation": model_args.attn_implementation,
+        "dtype": model_args.dtype,
+    }
+    model_init_kwargs.update(training_args.model_init_kwargs or {})
+    training_args.model_init_kwargs = model_init_kwargs
+    return Recipe(script_args, training_args, model_args, dataset_args, str(config_path))
+
+
+def load_local_or_hub(name: str, config_name: str | None = None):
+    """`datasets.load_dataset` that also takes local jsonl/json/parquet/csv files and folders."""
+    from datasets import DatasetDict, load_dataset, load_from_disk
+
+    path = Path(name)
+    if path.is_file():
+        builder = _BUILDERS.get(path.suffix.lower())
+        if builder is None:
+            raise RecipeError(
+                f"Unsupported dataset file {path}: use one of {', '.join(_BUILDERS)}."
+            )
+        return load_dataset(builder, data_files={"train": str(path)})
+    if path.is_dir():
+        if (path / "dataset_dict.json").is_file() or (path / "dataset_info.json").is_file():
+            loaded = load_from_disk(str(path))
+            return loaded if isinstance(loaded, DatasetDict) else DatasetDict({"train": loaded})
+        return load_dataset(str(path))
+    if name.startswith((".", "/")) or (os.sep in name and not _looks_like_hub_id(name)):
+        raise RecipeError(f"Dataset path not found: {name}.")
+    return load_dataset(name, name=config_name)
+
+
+def _looks_like_hub_id(name: str) -> bool:
+    return name.count("/") == 1 and not name.startswith((".", "/"))
+
+
+def load_datasets(recipe: Recipe):
+    """The DatasetDict the config names (`dataset_name`, or a `datasets:` mixture)."""
+    from trl import get_dataset
+
+    if recipe.dataset_args.datasets:
+        return get_dataset(recipe.dataset_args)
+    if not recipe.script_args.dataset_name:
+        raise RecipeError(
+            f"{recipe.config_path} names no dataset: set `dataset_name` (a local path works)."
+        )
+    return load_local_or_hub(recipe.script_args.dataset_name, recipe.script_args.dataset_config)
+
+
+def train_and_eval(recipe: Recipe):
+    """The training split and, when evaluation is on, the test split."""
+    data = load_datasets(recipe)
+    split = recipe.script_args.dataset_train_split
+    if split not in data:
+        raise RecipeError(
+            f"Split {split!r} not in the dataset (splits: {', '.join(data)}). Set `dataset_train_split`."
+        )
+    eval_dataset = None
+    if recipe.training_args.eval_strategy != "no":
+        test = recipe.script_args.dataset_test_split
+        if test not in data:
+            raise RecipeError(
+                f"Evaluation is on but split {test!r} is missing (splits: {', '.join(data)}). "
+                "Set `dataset_test_split` or `eval_strategy: no`."
+            )
+        eval_dataset = data[test]
+    return data[split], eval_dataset
