@@ -249,6 +249,8 @@ class RFTTrainer(RFTLossMixin, SFTTrainer):
             self._init_rft(options)
             return
 
+        if not isinstance(model, str):
+            lm_head_parts(model)  # before TRL touches it: a clear error for a model without an LM head
         self._rft_peft_config = kwargs.get("peft_config")
         self._rft_labelled = False
         user_collator = kwargs.pop("data_collator", None)

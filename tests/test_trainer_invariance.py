@@ -9,9 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
-import tiny_rows
 import torch
 from safetensors.torch import load_file
+
+import tiny_rows
 from trainer_worker import build_trainer, one_step
 
 pytestmark = pytest.mark.trl_compat

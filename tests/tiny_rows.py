@@ -13,6 +13,7 @@ from datasets import Dataset
 from peft import LoraConfig
 from tokenizers import Tokenizer
 from tokenizers.models import WordLevel
+from tokenizers.pre_tokenizers import WhitespaceSplit
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 VOCAB = 64
@@ -21,8 +22,10 @@ VOCAB = 64
 def tokenizer() -> PreTrainedTokenizerFast:
     """A word-level tokenizer over `t1..t63` with `<pad>` = 0 and eos `t1`."""
     vocab = {"<pad>": 0, **{f"t{i}": i for i in range(1, VOCAB)}}
+    backend = Tokenizer(WordLevel(vocab=vocab, unk_token="<pad>"))
+    backend.pre_tokenizer = WhitespaceSplit()
     return PreTrainedTokenizerFast(
-        tokenizer_object=Tokenizer(WordLevel(vocab=vocab, unk_token="<pad>")),
+        tokenizer_object=backend,
         pad_token="<pad>",
         eos_token="t1",
     )

@@ -17,10 +17,10 @@ from safetensors.torch import save_file
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-import tiny_rows
-
 from rft_trl.config import RFTConfig
 from rft_trl.trainer import RFTTrainer
+
+import tiny_rows
 
 
 def build_trainer(per_device: int, grad_accum: int, **config) -> RFTTrainer:

@@ -1,0 +1,193 @@
+"""RFTTrainer behaviour: SFT parity with `rft: false`, metrics, QLoRA, degenerate data, bad input."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from datasets import Dataset
+from trl import SFTConfig, SFTTrainer
+
+from rft_trl.collator import TokenClassAlignmentError
+from rft_trl.config import RFTConfig
+from rft_trl.dataset_ops import NoResponseTokensError
+from rft_trl.trainer import RFTTrainer
+
+import tiny_rows
+
+pytestmark = pytest.mark.trl_compat
+
+COMMON = {
+    "per_device_train_batch_size": 4,
+    "max_steps": 2,
+    "learning_rate": 1e-2,
+    "use_cpu": True,
+    "bf16": False,
+    "report_to": "none",
+    "logging_steps": 1,
+    "save_strategy": "no",
+    "seed": 0,
+    "disable_tqdm": True,
+    "max_length": None,
+}
+
+
+def losses(trainer) -> list[float]:
+    return [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+
+
+def test_rft_false_is_exactly_sft_trainer(tmp_path):
+    data = tiny_rows.dataset(8).remove_columns("token_class")
+    sft = SFTTrainer(
+        tiny_rows.model(),
+        SFTConfig(output_dir=str(tmp_path / "sft"), **COMMON),
+        train_dataset=data,
+        processing_class=tiny_rows.tokenizer(),
+        peft_config=tiny_rows.lora(),
+    )
+    sft.train()
+    rft = RFTTrainer(
+        tiny_rows.model(),
+        RFTConfig(output_dir=str(tmp_path / "rft"), rft=False, **COMMON),
+        train_dataset=data,
+        processing_class=tiny_rows.tokenizer(),
+        peft_config=tiny_rows.lora(),
+    )
+    rft.train()
+    assert losses(rft) == losses(sft)
+    assert "reasoning_weight" not in rft.state.log_history[0]
+
+
+def test_metrics_are_logged_for_train_and_eval(tmp_path):
+    trainer = RFTTrainer(
+        tiny_rows.model(),
+        RFTConfig(output_dir=str(tmp_path), eval_strategy="steps", eval_steps=2, **COMMON),
+        train_dataset=tiny_rows.dataset(8),
+        eval_dataset=tiny_rows.dataset(4, seed=1),
+        processing_class=tiny_rows.tokenizer(),
+        peft_config=tiny_rows.lora(),
+    )
+    trainer.train()
+    train_logs = [e for e in trainer.state.log_history if "loss" in e]
+    eval_logs = [e for e in trainer.state.log_history if "eval_loss" in e]
+    for entry in train_logs:
+        for key in ("boilerplate_loss", "reasoning_loss", "reasoning_weight", "reasoning_fraction"):
+            assert math.isfinite(entry[key])
+        assert 0 < entry["reasoning_weight"] < 1 and 0 < entry["reasoning_fraction"] < 1
+    assert eval_logs and all(
+        math.isfinite(e["eval_reasoning_loss"]) and 0 < e["eval_reasoning_fraction"] < 1
+        for e in eval_logs
+    )
+
+
+def test_degenerate_samples_stay_finite(tmp_path):
+    rows = tiny_rows.rows(4)
+    rows[0]["token_class"] = [
+        c if c == -100 else 0 for c in rows[0]["token_class"]
+    ]  # boilerplate only
+    rows[1]["token_class"] = [
+        c if c == -100 else 1 for c in rows[1]["token_class"]
+    ]  # reasoning only
+    rows.append(
+        {"input_ids": [5, 6, 7, 8], "labels": [-100] * 4, "token_class": [-100] * 4}
+    )  # no response
+    long_prompt = {
+        "input_ids": list(range(2, 40)),
+        "labels": [-100] * 36 + [38, 39],
+        "token_class": [-100] * 36 + [1, 0],
+    }
+    rows.append(long_prompt)  # fully truncated at max_length 30: its response is cut off
+    config = {**COMMON, "max_length": 30}
+    trainer = RFTTrainer(
+        tiny_rows.model(),
+        RFTConfig(output_dir=str(tmp_path), **config),
+        train_dataset=Dataset.from_list(rows),
+        processing_class=tiny_rows.tokenizer(),
+        peft_config=tiny_rows.lora(),
+    )
+    assert len(trainer.train_dataset) == 4  # the two rows without response tokens are dropped
+    trainer.train()
+    assert all(math.isfinite(loss) for loss in losses(trainer))
+
+
+def test_plain_text_data_is_refused_with_the_fix(tmp_path):
+    data = Dataset.from_list([{"text": "t3 t4 t5 t6"}, {"text": "t7 t8 t9"}])
+    with pytest.raises(NoResponseTokensError, match="assistant_only_loss"):
+        RFTTrainer(
+            tiny_rows.model(),
+            RFTConfig(output_dir=str(tmp_path), **COMMON),
+            train_dataset=data,
+            processing_class=tiny_rows.tokenizer(),
+        )
+
+
+def test_token_class_length_mismatch_is_refused(tmp_path):
+    rows = tiny_rows.rows(4)
+    rows[2]["token_class"] = rows[2]["token_class"][:-1]
+    with pytest.raises(TokenClassAlignmentError, match="row 2"):
+        RFTTrainer(
+            tiny_rows.model(),
+            RFTConfig(output_dir=str(tmp_path), **COMMON),
+            train_dataset=Dataset.from_list(rows),
+            processing_class=tiny_rows.tokenizer(),
+        )
+
+
+def test_model_without_lm_head_is_refused(tmp_path):
+    from rft_trl.modeling import UnsupportedModelError
+
+    with pytest.raises(UnsupportedModelError, match="language-model head"):
+        RFTTrainer(
+            tiny_rows.model().model,
+            RFTConfig(output_dir=str(tmp_path), **COMMON),
+            train_dataset=tiny_rows.dataset(4),
+            processing_class=tiny_rows.tokenizer(),
+        )
+
+
+def test_qlora_4bit_trains_on_cpu_and_logs_rft_metrics(tmp_path):
+    pytest.importorskip("bitsandbytes")
+    from transformers import BitsAndBytesConfig
+
+    path = tmp_path / "base"
+    model = tiny_rows.model()
+    model.save_pretrained(path)
+    tiny_rows.tokenizer().save_pretrained(path)
+    trainer = RFTTrainer(
+        str(path),
+        RFTConfig(
+            output_dir=str(tmp_path / "out"), model_init_kwargs={"dtype": torch.float32}, **COMMON
+        ),
+        train_dataset=tiny_rows.dataset(8),
+        quantization_config=BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_compute_dtype=torch.float32
+        ),
+        peft_config=tiny_rows.lora(),
+    )
+    assert (
+        getattr(trainer.model, "is_loaded_in_4bit", False)
+        or trainer.model.get_base_model().is_loaded_in_4bit
+    )
+    trainer.train()
+    logs = [e for e in trainer.state.log_history if "loss" in e]
+    assert logs and all(math.isfinite(e["loss"]) and "reasoning_weight" in e for e in logs)
+
+
+def test_gradient_checkpointing_gives_the_same_loss(tmp_path):
+    def run(checkpointing: bool) -> list[float]:
+        trainer = RFTTrainer(
+            tiny_rows.model(),
+            RFTConfig(
+                output_dir=str(tmp_path / str(checkpointing)),
+                gradient_checkpointing=checkpointing,
+                **COMMON,
+            ),
+            train_dataset=tiny_rows.dataset(8),
+            processing_class=tiny_rows.tokenizer(),
+            peft_config=tiny_rows.lora(),
+        )
+        trainer.train()
+        return losses(trainer)
+
+    assert run(True) == pytest.approx(run(False), rel=1e-5)
