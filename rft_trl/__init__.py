@@ -24,7 +24,19 @@ _EXPORTS = {
     "RFTConfigError": "rft_trl.options",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = [
+    "OPTIONS",
+    "RFTConfig",
+    "RFTConfigError",
+    "RFTTrainer",
+    "ShadSettings",
+    "TokenClassCollator",
+    "__version__",
+    "forward_token_logprobs",
+    "label_dataset",
+    "rft_loss",
+    "token_logprobs",
+]
 
 if TYPE_CHECKING:
     from rft_trl.collator import TokenClassCollator
