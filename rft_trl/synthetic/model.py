@@ -14,8 +14,10 @@ from typing import Any
 import torch
 from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
 
+from rft_trl.synthetic import phrasing
+from rft_trl.synthetic.catalog import default_world
 from rft_trl.synthetic.corpus import generate_samples
-from rft_trl.synthetic.tokenizer import CHAT_TEMPLATE, train_tokenizer
+from rft_trl.synthetic.tokenizer import CHAT_TEMPLATE, train_tokenizer, world_text
 
 # Bump when the build changes in a way the recipe fields do not capture.
 BUILD_VERSION = 1
@@ -49,9 +51,12 @@ class TinyRecipe:
 
 
 def _corpus_fingerprint() -> str:
-    # A change to the world or the phrasings changes the tokenizer's training text: hash a few samples.
-    samples = generate_samples(8, "mixed", 0, split="fingerprint")
-    return hashlib.sha256(json.dumps([s.messages for s in samples]).encode()).hexdigest()
+    # The tokenizer is trained on corpus text: any change to the world, the phrasings or the
+    # generator must give a new checkpoint.
+    stock = {name: value for name, value in vars(phrasing).items() if name.isupper()}
+    samples = [s.messages for s in generate_samples(8, "mixed", 0, split="fingerprint")]
+    payload = json.dumps([list(world_text(default_world())), stock, samples])
+    return hashlib.sha256(payload.encode()).hexdigest()
 
 
 def build_tiny_model(

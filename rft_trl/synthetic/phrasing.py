@@ -41,7 +41,7 @@ REQUEST_FRAMES: tuple[str, ...] = (
     "Could you please {task}?",
     "Please {task}.",
     "I need you to {task}.",
-    "Help me {task}.",
+    "Here is what I need: {task}.",
     "Hi! {task}, please.",
     "My request: {task}.",
     "I would like you to {task}.",

@@ -1,0 +1,81 @@
+"""Shared pytest fixtures. Tests never reach a hub: the tiny checkpoint and the data are built locally."""
+
+from __future__ import annotations
+
+import os
+
+for _name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+    os.environ[_name] = "1"
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+from collections.abc import Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from datasets import Dataset  # noqa: E402
+from transformers import (  # noqa: E402
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+
+from rft_trl.synthetic import (  # noqa: E402
+    Sample,
+    build_tiny_checkpoint,
+    generate_samples,
+    to_messages_dataset,
+    to_prompt_completion_dataset,
+)
+
+# ----------------------------------------------------------------------------- runtime
+
+
+@pytest.fixture
+def single_thread_torch() -> Iterator[None]:
+    """Run torch on one thread: tiny models gain nothing from more, and on a shared 2-core machine
+    extra threads oversubscribe the CPU (a 1 s training test took 30 s under load)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+# ----------------------------------------------------------------------------- synthetic world
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint() -> Path:
+    """Directory with the default tiny Llama and its tokenizer (cached in $RFT_TRL_CACHE or ~/.cache/rft_trl)."""
+    return build_tiny_checkpoint()
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer(tiny_checkpoint: Path) -> PreTrainedTokenizerBase:
+    """The tiny checkpoint's tokenizer (shared: do not mutate)."""
+    return AutoTokenizer.from_pretrained(tiny_checkpoint)
+
+
+@pytest.fixture
+def tiny_model(tiny_checkpoint: Path) -> PreTrainedModel:
+    """A fresh copy of the tiny model for each test (training mutates it)."""
+    return AutoModelForCausalLM.from_pretrained(tiny_checkpoint)
+
+
+@pytest.fixture(scope="session")
+def synthetic_samples() -> list[Sample]:
+    """32 mixed ReAct/JSON training samples."""
+    return generate_samples(32, "mixed", seed=0)
+
+
+@pytest.fixture(scope="session")
+def messages_dataset(synthetic_samples: list[Sample]) -> Dataset:
+    """`synthetic_samples` as a conversational `messages` dataset."""
+    return to_messages_dataset(synthetic_samples)
+
+
+@pytest.fixture(scope="session")
+def prompt_completion_dataset(synthetic_samples: list[Sample]) -> Dataset:
+    """`synthetic_samples` as a conversational prompt/completion dataset."""
+    return to_prompt_completion_dataset(synthetic_samples)

@@ -1,0 +1,269 @@
+"""The synthetic corpus: world, determinism, ground-truth spans, datasets, bad input, speed."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+
+import pytest
+
+from rft_trl.synthetic import (
+    CATEGORIES,
+    REASONING,
+    Sample,
+    World,
+    default_world,
+    generate_samples,
+    make_split_samples,
+    make_splits,
+    prompt_messages,
+)
+from rft_trl.synthetic.evaluator import parse_react_step
+from rft_trl.synthetic.world import render_value
+
+BOILERPLATE_WORDS = {
+    "action",
+    "input",
+    "answer",
+    "request",
+    "need",
+    "call",
+    "thought",
+    "final answer",
+}
+
+
+@pytest.fixture(scope="module")
+def corpus() -> list[Sample]:
+    return generate_samples(600, "mixed", seed=11)
+
+
+def _span_texts(sample: Sample, category: str) -> list[str]:
+    return [
+        content[s.start : s.end]
+        for content, spans in zip(sample.assistant_contents(), sample.assistant_spans, strict=True)
+        for s in spans
+        if s.category == category
+    ]
+
+
+def _leaf_values(value: object) -> list[object]:
+    if isinstance(value, dict):
+        return [leaf for v in value.values() for leaf in _leaf_values(v)]
+    if isinstance(value, list):
+        return [leaf for v in value for leaf in _leaf_values(v)]
+    return [value]
+
+
+def test_world_has_a_large_typed_tool_pool():
+    world = default_world()
+    assert len(world.tools) >= 40
+    assert len(set(world.tool_names)) == len(world.tools)
+    for tool in world.tools:
+        schema = world.tool_schema(tool)
+        assert schema["name"] == tool.name and schema["description"]
+        props = schema["parameters"]["properties"]
+        assert props and all("type" in p for p in props.values())
+        assert set(schema["parameters"]["required"]) <= set(props)
+
+
+def test_world_facts_are_fixed_by_the_world_seed():
+    world, other = default_world(0), default_world(1)
+    tool = world.tool("get_weather")
+    assert world.observe(tool, {"city": "Paris"}) == world.observe(tool, {"city": "Paris"})
+    results = {
+        json.dumps(other.observe(tool, {"city": c})) for c in ("Paris", "Oslo", "Lima", "Rome")
+    }
+    assert len(results) > 1
+    assert len(default_world(3, n_tools=10).tools) == 10
+
+
+def test_same_seed_same_samples_different_seed_different_samples():
+    a = generate_samples(50, "mixed", seed=5)
+    b = generate_samples(50, "mixed", seed=5)
+    c = generate_samples(50, "mixed", seed=6)
+    assert [s.messages for s in a] == [s.messages for s in b]
+    assert [s.assistant_spans for s in a] == [s.assistant_spans for s in b]
+    assert sum(x.messages != y.messages for x, y in zip(a, c, strict=True)) >= 45
+    # sample i depends only on (split, seed, i): a shorter run is a prefix, an offset run a suffix
+    assert [s.messages for s in generate_samples(10, "mixed", seed=5)] == [
+        s.messages for s in a[:10]
+    ]
+    assert [s.messages for s in generate_samples(5, "mixed", seed=5, offset=45)] == [
+        s.messages for s in a[45:]
+    ]
+
+
+def test_spans_cover_every_assistant_character_once(corpus):
+    for sample in corpus:
+        contents = sample.assistant_contents()
+        assert len(contents) == len(sample.assistant_spans)
+        for content, spans in zip(contents, sample.assistant_spans, strict=True):
+            assert spans[0].start == 0 and spans[-1].end == len(content)
+            assert all(a.end == b.start for a, b in itertools.pairwise(spans))
+            assert all(s.end > s.start and s.category in CATEGORIES for s in spans)
+            assert "template" not in {s.category for s in spans}
+
+
+def test_reasoning_spans_hold_what_the_input_decides(corpus):
+    for sample in corpus:
+        tool_names = {c.name for c in sample.calls}
+        assert set(_span_texts(sample, "tool_name")) == tool_names
+        values = {render_value(v) for c in sample.calls for v in _leaf_values(c.arguments)}
+        assert set(_span_texts(sample, "argument_value")) == values
+        if sample.family == "react":
+            # a purpose phrase in every step's thought and in the final answer
+            for content, spans in zip(
+                sample.assistant_contents(), sample.assistant_spans, strict=True
+            ):
+                assert any(s.category == "purpose" for s in spans), content
+        for content, spans in zip(sample.assistant_contents(), sample.assistant_spans, strict=True):
+            for span in spans:
+                text = content[span.start : span.end]
+                if span.category == "format":
+                    assert not any(text in (v, f" {v}") for v in values if len(v) > 3)
+
+
+def test_every_stated_value_is_in_the_user_request(corpus):
+    world = default_world()
+    for sample in corpus:
+        user = next(m["content"] for m in sample.messages if m["role"] == "user")
+        for call in sample.calls:
+            tool = world.tool(call.name)
+            for name, value in call.arguments.items():
+                param = tool.param(name)
+                if isinstance(value, bool):
+                    assert (param.phrase if value else param.phrase_false) in user
+                else:
+                    assert render_value(value) in user, (name, value, user)
+
+
+def test_react_traces_have_the_toolbench_shape(corpus):
+    react = [s for s in corpus if s.family == "react"]
+    assert len(react) > 200
+    for sample in react:
+        roles = [m["role"] for m in sample.messages]
+        n = len(sample.calls)
+        assert 1 <= n <= 3
+        assert roles == ["system", "user", *(["assistant", "tool"] * n), "assistant"]
+        system = sample.messages[0]["content"]
+        assert 3 <= len(sample.tools) <= 6 and all(f'"name": "{t}"' in system for t in sample.tools)
+        steps = sample.assistant_contents()
+        for call, step in zip(sample.calls, steps, strict=False):
+            assert parse_react_step(step) == [call]
+        assert steps[-1].startswith("Thought: ") and "\nFinal Answer: " in steps[-1]
+        for message in sample.messages:
+            if message["role"] == "tool":
+                assert isinstance(json.loads(message["content"]), dict)
+    assert {len(s.calls) for s in react} == {1, 2, 3}
+
+
+def test_json_samples_hold_one_list_of_calls(corpus):
+    samples = [s for s in corpus if s.family == "json"]
+    assert len(samples) > 200
+    for sample in samples:
+        assert [m["role"] for m in sample.messages] == ["system", "user", "assistant"]
+        assert json.loads(sample.first_response) == [c.to_dict() for c in sample.calls]
+        assert sample.first_response == json.dumps([c.to_dict() for c in sample.calls])
+        assert sample.expected_calls == sample.calls
+    assert {len(s.calls) for s in samples} == {1, 2, 3}
+
+
+def test_world_defeats_token_shortcuts(corpus):
+    values = {v for s in corpus for v in _span_texts(s, "argument_value")}
+    assert len(values & BOILERPLATE_WORDS) >= 5  # values that are also boilerplate words
+    assert sum(" " in v for v in values) >= 50  # multi-word (multi-token) values
+    stock = {t for s in corpus for t in _span_texts(s, "stock_phrase")}
+    assert len(stock) >= 30  # boilerplate repeats but is not one string
+    purposes = [" ".join(_span_texts(s, "purpose")) for s in corpus if s.family == "react"]
+    assert len(set(purposes)) > 0.9 * len(purposes)  # purpose words depend on the sample
+
+
+def test_content_is_ascii(corpus):
+    assert all(m["content"].isascii() for s in corpus for m in s.messages)
+
+
+def test_reasoning_fraction_is_a_minority_but_substantial(corpus):
+    n_reasoning = n_total = 0
+    for sample in corpus:
+        for spans in sample.assistant_spans:
+            for span in spans:
+                n_total += span.end - span.start
+                n_reasoning += (span.end - span.start) * (span.role == REASONING)
+    assert 0.15 < n_reasoning / n_total < 0.6
+
+
+def test_datasets_have_trl_columns_and_map_back(
+    synthetic_samples, messages_dataset, prompt_completion_dataset
+):
+    assert {"messages", "sample_id", "family", "gt_spans", "expected_calls"} <= set(
+        messages_dataset.column_names
+    )
+    assert {"prompt", "completion", "sample_id", "family", "gt_spans"} <= set(
+        prompt_completion_dataset.column_names
+    )
+    for sample, row, pc in zip(
+        synthetic_samples, messages_dataset, prompt_completion_dataset, strict=True
+    ):
+        assert row["sample_id"] == pc["sample_id"] == sample.sample_id
+        assert row["messages"] == sample.messages
+        assert pc["prompt"] == sample.prompt_messages
+        assert pc["completion"] == [{"role": "assistant", "content": sample.first_response}]
+        assert len(row["gt_spans"]) == len(sample.assistant_spans)
+        assert len(pc["gt_spans"]) == 1
+        assert json.loads(row["expected_calls"]) == [c.to_dict() for c in sample.expected_calls]
+        assert prompt_messages(row) == prompt_messages(pc) == prompt_messages(sample)
+
+
+def test_splits_are_disjoint():
+    train, test = make_split_samples(300, 100, family="json", seed=2, max_calls=1)
+    assert len(train) == 300 and len(test) == 100
+    assert not {s.sample_id for s in train} & {s.sample_id for s in test}
+    train_prompts = {json.dumps(s.prompt_messages) for s in train}
+    assert not any(json.dumps(s.prompt_messages) in train_prompts for s in test)
+    splits = make_splits(8, 4, form="prompt_completion", seed=2)
+    assert splits["train"].num_rows == 8 and splits["test"].num_rows == 4
+    assert "completion" in splits["test"].column_names
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "names"),
+    [
+        ({"n": -1}, ["n=-1"]),
+        ({"family": "xml"}, ["family='xml'", "react"]),
+        ({"min_tools": 0, "max_tools": 0}, ["min_tools=0", ">= 1"]),
+        ({"max_tools": 51}, ["max_tools=51", "pool of 50"]),
+        ({"min_tools": 5, "max_tools": 4}, ["max_tools=4", "min_tools=5"]),
+        ({"min_calls": 0}, ["min_calls=0"]),
+        ({"min_calls": 3, "max_calls": 2}, ["max_calls=2"]),
+        ({"min_calls": 4, "max_calls": 4, "min_tools": 3}, ["min_calls=4", "min_tools=3"]),
+        ({"optional_rate": 1.5}, ["optional_rate=1.5"]),
+        ({"offset": -2}, ["offset=-2"]),
+    ],
+)
+def test_impossible_settings_are_rejected_with_the_fix(kwargs, names):
+    call = {"n": 3, "family": "react", "seed": 0, **kwargs}
+    with pytest.raises(ValueError) as info:
+        generate_samples(**call)
+    for name in names:
+        assert name in str(info.value)
+
+
+def test_bad_worlds_are_rejected():
+    with pytest.raises(ValueError, match="no tools"):
+        World(tools=(), domains={})
+    with pytest.raises(ValueError, match="n_tools=0"):
+        default_world(n_tools=0)
+    with pytest.raises(ValueError, match="max_tools=6 exceeds the world's pool of 4"):
+        generate_samples(2, world=default_world(n_tools=4))
+    with pytest.raises(ValueError, match="form='chat'"):
+        make_splits(2, 2, form="chat")
+
+
+def test_ten_thousand_samples_generate_in_seconds():
+    start = time.perf_counter()
+    samples = generate_samples(10_000, "mixed", seed=1)
+    elapsed = time.perf_counter() - start
+    assert len(samples) == 10_000
+    assert elapsed < 30, f"10k samples took {elapsed:.1f}s"
