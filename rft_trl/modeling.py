@@ -8,11 +8,13 @@ with the LM-head weight. `logits_to_keep=1` keeps the model's own LM head to one
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import Any
 
 import torch
 
+from rft_trl.bnb_cpu import keep_4bit_weights_trainable
 from rft_trl.loss import token_logprobs
 
 # Batch keys that are ours or the loss's, never model inputs.
@@ -96,8 +98,10 @@ def forward_token_logprobs(
         )
 
     handle = decoder.register_forward_hook(hook)
+    guard = keep_4bit_weights_trainable(model) if weight.device.type == "cpu" else contextlib.nullcontext()
     try:
-        model(**model_inputs(batch), use_cache=False, logits_to_keep=1)
+        with guard:
+            model(**model_inputs(batch), use_cache=False, logits_to_keep=1)
     finally:
         handle.remove()
     if "logp" not in captured:
