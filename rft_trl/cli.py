@@ -15,6 +15,7 @@ COMMANDS = {
     "inspect": "Show SHAD labels as coloured tokens (terminal or HTML).",
     "check-config": "Check an Axolotl or TRL YAML for RFT keys that would be ignored.",
     "demo": "Run the whole pipeline on a bundled synthetic agent dataset and write a report.",
+    "synth": "Write a tiny local model and synthetic agent data (for the example configs).",
 }
 
 
