@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from datasets import Dataset
 
 from rft_trl.collator import TOKEN_CLASS, check_row_alignment
@@ -68,11 +69,26 @@ def require_response_mask(dataset: Dataset, *, sample_rows: int = 64) -> None:
         )
 
 
-def check_alignment(dataset: Dataset, *, sample_rows: int | None = None) -> None:
-    """Check `token_class` against `input_ids`/`labels` on every row (or the first `sample_rows`)."""
-    rows = dataset if sample_rows is None else dataset.select(range(min(sample_rows, len(dataset))))
-    for index, example in enumerate(rows.select_columns(["input_ids", "labels", TOKEN_CLASS])):
-        check_row_alignment(example, index)
+def check_alignment(dataset: Dataset, *, batch_size: int = 1024) -> None:
+    """Check `token_class` against `input_ids`/`labels` on every row (vectorised per row)."""
+    columns = ["input_ids", "labels", TOKEN_CLASS]
+    start = 0
+    for batch in dataset.select_columns(columns).iter(batch_size=batch_size):
+        for offset, (ids, labels, classes) in enumerate(
+            zip(*(batch[c] for c in columns), strict=True)
+        ):
+            labels_arr, classes_arr = np.asarray(labels), np.asarray(classes)
+            masked = labels_arr == IGNORE_INDEX
+            bad = (
+                len(classes_arr) != len(ids)
+                or bool(np.any(masked != (classes_arr == IGNORE_INDEX)))
+                or bool(np.any(~masked & (classes_arr != 0) & (classes_arr != 1)))
+            )
+            if bad:  # the row-level check names the position and the fix
+                check_row_alignment(
+                    {"input_ids": ids, "labels": labels, TOKEN_CLASS: classes}, start + offset
+                )
+        start += len(batch["input_ids"])
 
 
 def pack(

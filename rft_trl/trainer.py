@@ -250,9 +250,12 @@ class RFTTrainer(RFTLossMixin, SFTTrainer):
             return
 
         if not isinstance(model, str):
-            lm_head_parts(model)  # before TRL touches it: a clear error for a model without an LM head
+            lm_head_parts(
+                model
+            )  # before TRL touches it: a clear error for a model without an LM head
         self._rft_peft_config = kwargs.get("peft_config")
         self._rft_labelled = False
+        self.shad_report = None
         user_collator = kwargs.pop("data_collator", None)
         packing, max_length = args.packing, args.max_length
         padding_free = args.padding_free or (
@@ -341,9 +344,14 @@ class RFTTrainer(RFTLossMixin, SFTTrainer):
             else ({"eval": self.eval_dataset} if self.eval_dataset is not None else {})
         )
         if opts["shad_labels_path"]:
-            from rft_trl.shad import load_labels
+            from rft_trl.shad import ShadLabelsError, load_labels
 
             self.train_dataset = load_labels(opts["shad_labels_path"], self.train_dataset)
+            for name, ds in list(evals.items()):
+                try:  # labels written by `rft-trl shad` may include the eval split
+                    evals[name] = load_labels(opts["shad_labels_path"], ds, split=name)
+                except ShadLabelsError:
+                    logger.info("No stored labels match eval set %r: SHAD will score it.", name)
         needs_shad = TOKEN_CLASS not in self.train_dataset.column_names or any(
             TOKEN_CLASS not in ds.column_names for ds in evals.values()
         )
@@ -360,6 +368,7 @@ class RFTTrainer(RFTLossMixin, SFTTrainer):
                 max_length=self.args.max_length,
                 eval_datasets={k: v for k, v in evals.items() if TOKEN_CLASS not in v.column_names},
             )
+            self.shad_report = result.report
             if TOKEN_CLASS not in self.train_dataset.column_names:
                 self.train_dataset = result.dataset
             evals = {**evals, **result.eval_datasets}
