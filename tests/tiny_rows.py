@@ -31,7 +31,7 @@ def tokenizer() -> PreTrainedTokenizerFast:
     )
 
 
-def model(seed: int = 0) -> LlamaForCausalLM:
+def model(seed: int = 0, attn_implementation: str | None = None) -> LlamaForCausalLM:
     """A 2-layer Llama (hidden 32), initialised from `seed`."""
     torch.manual_seed(seed)
     config = LlamaConfig(
@@ -43,6 +43,8 @@ def model(seed: int = 0) -> LlamaForCausalLM:
         num_key_value_heads=2,
         max_position_embeddings=128,
     )
+    if attn_implementation is not None:
+        config._attn_implementation = attn_implementation
     return LlamaForCausalLM(config)
 
 

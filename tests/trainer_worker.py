@@ -26,6 +26,7 @@ import tiny_rows
 def build_trainer(per_device: int, grad_accum: int, **config) -> RFTTrainer:
     """An RFTTrainer for one SGD step (lr 1) on the tiny rows (8 unless `dataset` is given)."""
     dataset = config.pop("dataset", None) or tiny_rows.dataset(8)
+    attn_implementation = config.pop("attn_implementation", None)
     args = RFTConfig(
         output_dir=tempfile.mkdtemp(),
         per_device_train_batch_size=per_device,
@@ -45,7 +46,7 @@ def build_trainer(per_device: int, grad_accum: int, **config) -> RFTTrainer:
         **config,
     )
     return RFTTrainer(
-        tiny_rows.model(),
+        tiny_rows.model(attn_implementation=attn_implementation),
         args,
         train_dataset=dataset,
         processing_class=tiny_rows.tokenizer(),
