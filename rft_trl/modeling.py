@@ -18,7 +18,16 @@ from rft_trl.bnb_cpu import keep_4bit_weights_trainable
 from rft_trl.loss import token_logprobs
 
 # Batch keys that are ours or the loss's, never model inputs.
-NON_MODEL_KEYS = ("labels", "token_class", "seq_lengths", "gt_class", "l_o", "l_s")
+NON_MODEL_KEYS = (
+    "labels",
+    "token_class",
+    "seq_lengths",
+    "gt_class",
+    "gt_category",
+    "gt_span_first",
+    "shad_l_o",
+    "shad_l_s",
+)
 
 
 class UnsupportedModelError(ValueError):

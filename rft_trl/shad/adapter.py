@@ -83,7 +83,9 @@ class ShadAdapter:
         self._gc = _checkpointing(base)
         self._input_grads_hook = hasattr(base, "_require_grads_hook")
         self._use_cache = getattr(getattr(base, "config", None), "use_cache", None)
-        self._patched = {k: self.model.__dict__[k] for k in _PATCHED_ATTRIBUTES if k in self.model.__dict__}
+        self._patched = {
+            k: self.model.__dict__[k] for k in _PATCHED_ATTRIBUTES if k in self.model.__dict__
+        }
         if isinstance(self.model, PeftModel):
             if self.model.peft_type != PeftType.LORA:
                 raise ValueError(
@@ -110,7 +112,10 @@ class ShadAdapter:
             peft_model.delete_adapter(self.name)
         base = unwrap(self.model)
         if not self._gc and _checkpointing(base):
-            disable = getattr(base, "activation_checkpointing_disable", None) or base.gradient_checkpointing_disable
+            disable = (
+                getattr(base, "activation_checkpointing_disable", None)
+                or base.gradient_checkpointing_disable
+            )
             disable()
         if not self._input_grads_hook and hasattr(base, "_require_grads_hook"):
             base.disable_input_require_grads()
@@ -156,7 +161,8 @@ class ShadAdapter:
         """Copy saved weights in; False (nothing changed) when names, shapes or dtypes do not match."""
         params = {self._portable(name): p for name, p in self.parameters().items()}
         if set(params) != set(tensors) or any(
-            params[k].shape != tensors[k].shape or params[k].dtype != tensors[k].dtype for k in params
+            params[k].shape != tensors[k].shape or params[k].dtype != tensors[k].dtype
+            for k in params
         ):
             return False
         with torch.no_grad():

@@ -19,6 +19,7 @@ from rft_trl import __version__
 from rft_trl.loss import IGNORE_INDEX
 from rft_trl.modeling import lm_head_parts
 from rft_trl.shad import dist
+from rft_trl.shad import score as score_module
 from rft_trl.shad.adapter import ShadAdapter, shad_lora_config
 from rft_trl.shad.batching import pad_id_of, plan_shards
 from rft_trl.shad.cache import ALGORITHM_VERSION, CacheEntry, model_identity, tokenizer_identity
@@ -37,9 +38,9 @@ from rft_trl.shad.sampling import (
     choose_samples,
     identical_responses,
     sample_count,
+    segments,
     shuffle_rows,
 )
-from rft_trl.shad import score as score_module
 from rft_trl.shad.score import ScoreJob, run_scoring
 from rft_trl.shad.settings import ShadSettings
 from rft_trl.shad.table import TokenTable
@@ -150,7 +151,9 @@ def label_dataset(
     # --- sample and shuffle (pure, deterministic) ----------------------------------------------
     t0 = time.perf_counter()
     eligible = np.flatnonzero(table.response_counts > 0).tolist()
-    count = sample_count(len(eligible), settings.sample_ratio, settings.min_steps, effective_batch(training_args))
+    count = sample_count(
+        len(eligible), settings.sample_ratio, settings.min_steps, effective_batch(training_args)
+    )
     rows = table.rows(choose_samples(eligible, count, settings.seed))
     if identical_responses(rows):
         warn(
@@ -161,30 +164,15 @@ def label_dataset(
     shuffled = shuffle_rows(rows, settings.seed, max_length)
     report.rows = table.num_rows
     report.sampled = len(rows)
-    report.segments_shuffled = sum(1 for r in shuffled for _ in _segment_starts(r.labels))
+    report.segments_shuffled = sum(len(segments(r.labels)) for r in rows)
     report.seconds["sample+shuffle"] = time.perf_counter() - t0
 
     # --- cache entry ------------------------------------------------------------------------------
     lora = shad_lora_config(peft_config)
     score_batch = getattr(training_args, "per_device_eval_batch_size", None) or DEFAULT_SCORE_BATCH
-    material = {
-        "rft_trl": __version__,
-        "algorithm": ALGORITHM_VERSION,
-        "model": model_identity(model, model_id),
-        "tokenizer": tokenizer_identity(tokenizer),
-        "data": {"rows": table.num_rows, "fingerprint": table.fingerprint},
-        "max_length": max_length,
-        "settings": {
-            "sample_ratio": settings.sample_ratio,
-            "min_steps": settings.min_steps,
-            "num_epochs": settings.num_epochs,
-            "max_steps": settings.max_steps,
-            "seed": settings.seed,
-        },
-        "tune": tune_key(settings, training_args),
-        "lora": _lora_key(lora),
-        "score_batch": score_batch,
-    }
+    material = _cache_material(
+        model, model_id, tokenizer, table, max_length, settings, training_args, lora, score_batch
+    )
     entry = CacheEntry(settings.resolved_cache_dir(), material, warn)
     if dist.is_main():
         entry.prepare()
@@ -203,12 +191,20 @@ def label_dataset(
     with _preserved_rng():
         _seed_everything(settings.seed)
         with ShadAdapter(model, lora) as adapter:
-            report.tune_steps = _tuned_adapter(adapter, entry, shuffled, settings, training_args, pad_id, report, warn)
+            report.tune_steps, adapter_reused = _tuned_adapter(
+                adapter, entry, shuffled, settings, training_args, pad_id, report, warn, progress
+            )
             t0 = time.perf_counter()
             passes = [("l_o", adapter.disabled), ("l_s", adapter.enabled)]
             for split, job in jobs.items():
                 scores[split], n = run_scoring(
-                    adapter.peft_model, job, passes, entry.shards(split), pad_id, precision, progress
+                    adapter.peft_model,
+                    job,
+                    passes,
+                    entry.shards(split),
+                    pad_id,
+                    precision,
+                    progress,
                 )
                 reused += n
             report.seconds["score"] = time.perf_counter() - t0
@@ -225,17 +221,13 @@ def label_dataset(
             reused += n
             report.seconds["probe"] = time.perf_counter() - t0
     total_shards = sum(len(job.shards) for job in jobs.values()) + len(probe_job.shards)
-    adapter_state = "adapter reused" if report.tune_steps is None else "adapter tuned"
-    if report.tune_steps is None and reused == total_shards:
-        report.cache = "hit"
-    elif report.tune_steps is None or reused:
-        report.cache = f"partial: {adapter_state}, {reused} of {total_shards} score shards reused"
-    else:
-        report.cache = "miss"
+    report.cache = _cache_status(adapter_reused, reused, total_shards)
 
     # --- classify and check health -----------------------------------------------------------------
     t0 = time.perf_counter()
-    labelled, stats, ld_values, l_o_values = _attach(dataset, table, scores[TRAIN], settings.threshold)
+    labelled, stats, ld_values, l_o_values = _attach(
+        dataset, table, scores[TRAIN], settings.threshold
+    )
     report.response_tokens = stats.response_tokens
     report.boilerplate_tokens = stats.boilerplate_tokens
     report.histogram = ld_histogram(ld_values)
@@ -265,6 +257,40 @@ def label_dataset(
 # ---------------------------------------------------------------------------------------------------
 
 
+def _cache_material(
+    model, model_id, tokenizer, table, max_length, settings, training_args, lora, score_batch
+) -> dict[str, Any]:
+    """Everything that changes the scores (the threshold does not: it only classifies)."""
+    return {
+        "rft_trl": __version__,
+        "algorithm": ALGORITHM_VERSION,
+        "model": model_identity(model, model_id),
+        "tokenizer": tokenizer_identity(tokenizer),
+        "data": {"rows": table.num_rows, "fingerprint": table.fingerprint},
+        "max_length": max_length,
+        "settings": {
+            "sample_ratio": settings.sample_ratio,
+            "min_steps": settings.min_steps,
+            "num_epochs": settings.num_epochs,
+            "max_steps": settings.max_steps,
+            "seed": settings.seed,
+        },
+        "tune": tune_key(settings, training_args),
+        "lora": _lora_key(lora),
+        "score_batch": score_batch,
+    }
+
+
+def _cache_status(adapter_reused: bool, reused_shards: int, total_shards: int) -> str:
+    """`hit`, `miss`, or what a partial (resumed) run reused."""
+    if adapter_reused and reused_shards == total_shards:
+        return "hit"
+    if not adapter_reused and not reused_shards:
+        return "miss"
+    adapter = "adapter reused" if adapter_reused else "adapter tuned"
+    return f"partial: {adapter}, {reused_shards} of {total_shards} score shards reused"
+
+
 def _no_response_message(name: str) -> str:
     return (
         f"The {name} dataset has no response tokens: every label is -100, so there is nothing to "
@@ -286,14 +312,6 @@ def _check_trainable(table: TokenTable) -> None:
             f"{table.name} dataset has {with_response}. Fix: use more samples, or provide labels with "
             "`shad_labels_path`, or set `rft: false`."
         )
-
-
-def _segment_starts(labels) -> Iterator[int]:
-    previous = IGNORE_INDEX
-    for pos, label in enumerate(labels):
-        if label != IGNORE_INDEX and previous == IGNORE_INDEX:
-            yield pos
-        previous = label
 
 
 def _lora_key(lora) -> dict[str, Any]:
@@ -340,36 +358,45 @@ def _tuned_adapter(
     pad_id: int,
     report: ShadReport,
     warn: _Warnings,
-) -> int | None:
+    progress: bool,
+) -> tuple[int | None, bool]:
     """Load the cached adapter or tune and save it; every process then scores with the saved bytes.
 
-    Returns the number of tuning steps, or None when the cached adapter was used.
+    Returns (shuffle-tune steps, whether the cached adapter was reused).
     """
     usable = False
+    saved = None
     if dist.is_main():
         saved = entry.load_adapter()
         if saved is not None:
             usable = adapter.load_state_dict(saved[0])
             if not usable:
-                warn(f"SHAD cache: the saved adapter in {entry.path} does not fit this model; retuning.")
+                warn(
+                    f"SHAD cache: the saved adapter in {entry.path} does not fit this model; retuning."
+                )
                 entry.drop_adapter()
     usable = dist.broadcast(usable)
     if usable:
         if not dist.is_main():
             saved = entry.load_adapter()
             if saved is None or not adapter.load_state_dict(saved[0]):
-                raise RuntimeError(f"SHAD: process {dist.rank()} cannot read the adapter in {entry.path}.")
+                raise RuntimeError(
+                    f"SHAD: process {dist.rank()} cannot read the adapter in {entry.path}."
+                )
         report.seconds["tune"] = 0.0
-        return None
-    outcome = tune(adapter, shuffled, settings, training_args, pad_id)
+        return saved[1].get("steps"), True
+    outcome = tune(adapter, shuffled, settings, training_args, pad_id, progress)
     report.seconds["tune"] = outcome.seconds
     if dist.is_main():
-        entry.save_adapter(adapter.state_dict(), {"steps": outcome.steps, "final_loss": outcome.final_loss})
+        entry.drop_scores()  # scores made with an earlier adapter must not mix with this one's
+        entry.save_adapter(
+            adapter.state_dict(), {"steps": outcome.steps, "final_loss": outcome.final_loss}
+        )
     dist.barrier()
     saved = entry.load_adapter()
     if saved is None or not adapter.load_state_dict(saved[0]):
         raise RuntimeError(f"SHAD: the adapter just saved in {entry.path} cannot be read back.")
-    return outcome.steps
+    return outcome.steps, False
 
 
 def _attach(
@@ -395,7 +422,9 @@ def _attach(
         (L_S, l_ss, pa.float32(), Value("float32")),
     ):
         base = base.add_column(name, _list_array(values, arrow_type), feature=Sequence(feature))
-    stats = SplitStats(rows=table.num_rows, response_tokens=table.response_tokens, boilerplate_tokens=boilerplate)
+    stats = SplitStats(
+        rows=table.num_rows, response_tokens=table.response_tokens, boilerplate_tokens=boilerplate
+    )
     concat = lambda parts: np.concatenate(parts) if parts else np.zeros(0, np.float32)  # noqa: E731
     return base, stats, concat(lds), concat(l_o_resp)
 
@@ -441,12 +470,16 @@ def _from_labels(
     evals = {}
     for name, eval_dataset in (eval_datasets or {}).items():
         split = labels_dir.match(eval_dataset, preferred=f"eval-{name}")
-        evals[name] = load_labels(settings.labels_path, eval_dataset, threshold=settings.threshold, split=split)
+        evals[name] = load_labels(
+            settings.labels_path, eval_dataset, threshold=settings.threshold, split=split
+        )
     stored = labels_dir.metadata.get("report")
     if stored:
         report.__dict__.update(ShadReport.from_dict(stored).__dict__)
     report.threshold = settings.threshold
-    classes = np.concatenate([np.asarray(c, dtype=np.int8) for c in labelled[TOKEN_CLASS]] or [np.zeros(0, np.int8)])
+    classes = np.concatenate(
+        [np.asarray(c, dtype=np.int8) for c in labelled[TOKEN_CLASS]] or [np.zeros(0, np.int8)]
+    )
     report.response_tokens = int((classes != IGNORE_INDEX).sum())
     report.boilerplate_tokens = int((classes == 0).sum())
     report.cache = f"labels from {settings.labels_path}"

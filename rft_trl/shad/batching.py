@@ -11,7 +11,9 @@ import torch
 from rft_trl.loss import IGNORE_INDEX
 
 
-def pad_rows(input_ids: Sequence[Sequence[int]], labels: Sequence[Sequence[int]], pad_id: int) -> dict[str, torch.Tensor]:
+def pad_rows(
+    input_ids: Sequence[Sequence[int]], labels: Sequence[Sequence[int]], pad_id: int
+) -> dict[str, torch.Tensor]:
     """Right-padded `input_ids`, `attention_mask` and `labels` (-100 on padding) as long tensors."""
     width = max(len(ids) for ids in input_ids)
     batch = len(input_ids)
@@ -32,7 +34,9 @@ class PadCollator:
         self.pad_id = pad_id
 
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        return pad_rows([f["input_ids"] for f in features], [f["labels"] for f in features], self.pad_id)
+        return pad_rows(
+            [f["input_ids"] for f in features], [f["labels"] for f in features], self.pad_id
+        )
 
 
 def length_order(lengths: np.ndarray) -> np.ndarray:

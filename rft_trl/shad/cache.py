@@ -71,7 +71,9 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
 
 def atomic_write_json(path: Path, value: Any) -> None:
     """Write JSON atomically."""
-    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(value, indent=1, sort_keys=True, default=str)))
+    atomic_write(
+        path, lambda tmp: tmp.write_text(json.dumps(value, indent=1, sort_keys=True, default=str))
+    )
 
 
 def read_json(path: Path) -> Any | None:
@@ -129,7 +131,12 @@ def model_identity(model, model_id: str | None) -> dict[str, Any]:
     base = unwrap(model)
     config = getattr(base, "config", None)
     config_dict = config.to_dict() if config is not None and hasattr(config, "to_dict") else {}
-    for volatile in ("_name_or_path", "_commit_hash", "transformers_version", "_attn_implementation_autoset"):
+    for volatile in (
+        "_name_or_path",
+        "_commit_hash",
+        "transformers_version",
+        "_attn_implementation_autoset",
+    ):
         config_dict.pop(volatile, None)
     return {
         "id": model_id or (getattr(config, "_name_or_path", None) or None),
@@ -220,7 +227,9 @@ class CacheEntry:
         from safetensors.torch import save_file
 
         atomic_write(self.adapter_path, lambda tmp: save_file(tensors, str(tmp)))
-        atomic_write_json(self.path / "adapter.json", {**info, "sha256": sha256_file(self.adapter_path)})
+        atomic_write_json(
+            self.path / "adapter.json", {**info, "sha256": sha256_file(self.adapter_path)}
+        )
 
     def load_adapter(self) -> tuple[dict[str, Any], dict[str, Any]] | None:
         """(tensors, info) of a valid saved adapter, else None (a corrupt file is reported and removed)."""
@@ -234,7 +243,9 @@ class CacheEntry:
 
             return load_file(str(self.adapter_path)), info
         except Exception as error:  # any unreadable file is treated the same way
-            self.warn(f"SHAD cache: the saved adapter in {self.path} is corrupt ({error}); retuning.")
+            self.warn(
+                f"SHAD cache: the saved adapter in {self.path} is corrupt ({error}); retuning."
+            )
             self.drop_adapter()
             return None
 
@@ -245,6 +256,11 @@ class CacheEntry:
                 (self.path / name).unlink()
 
     # --- shards ----------------------------------------------------------------------------
+
+    def drop_scores(self) -> None:
+        """Remove every score shard (they belong to the adapter that made them)."""
+        self.clear_complete()
+        shutil.rmtree(self.path / "scores", ignore_errors=True)
 
     def shards(self, split: str) -> ShardStore:
         """The shard store of one split (`train`, `probe`, `eval-<name>`)."""
@@ -262,7 +278,9 @@ class ShardStore:
         stem = self.directory / f"shard-{shard:06d}"
         return stem.with_suffix(".parquet"), stem.with_suffix(".json")
 
-    def save(self, shard: int, plan: str, rows: list[int], columns: dict[str, list[np.ndarray]]) -> None:
+    def save(
+        self, shard: int, plan: str, rows: list[int], columns: dict[str, list[np.ndarray]]
+    ) -> None:
         """Write one shard atomically: the parquet file first, then the sidecar that validates it."""
         data, meta = self._paths(shard)
         arrays = {"row": pa.array(rows, type=pa.int64())}

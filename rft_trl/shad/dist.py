@@ -46,7 +46,11 @@ def sum_int(value: int) -> int:
     import torch
 
     backend = torch_dist.get_backend()
-    device = torch.device("cuda", torch.cuda.current_device()) if backend == "nccl" else torch.device("cpu")
+    device = (
+        torch.device("cuda", torch.cuda.current_device())
+        if backend == "nccl"
+        else torch.device("cpu")
+    )
     tensor = torch.tensor([value], dtype=torch.long, device=device)
     torch_dist.all_reduce(tensor)
     return int(tensor.item())

@@ -21,7 +21,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 from datasets import Dataset
+from datasets.table import InMemoryTable
 
 from rft_trl.shad.cache import read_json, sha256_file
 from rft_trl.shad.classify import COLUMNS, L_O, L_S, TOKEN_CLASS, reclassify
@@ -50,16 +52,23 @@ def save_labels(
             "Fix: choose an empty or new --output directory."
         )
     if target.exists() and not overwrite:
-        raise ShadLabelsError(f"{target} already exists. Fix: remove it or choose another directory.")
+        raise ShadLabelsError(
+            f"{target} already exists. Fix: remove it or choose another directory."
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        splits = {TRAIN: dataset, **{f"eval-{name}": ds for name, ds in (eval_datasets or {}).items()}}
+        splits = {
+            TRAIN: dataset,
+            **{f"eval-{name}": ds for name, ds in (eval_datasets or {}).items()},
+        }
         records = {}
         for split, data in splits.items():
             missing = [c for c in COLUMNS if c not in data.column_names]
             if missing:
-                raise ShadLabelsError(f"Split {split!r} has no SHAD columns {missing}; label it first.")
+                raise ShadLabelsError(
+                    f"Split {split!r} has no SHAD columns {missing}; label it first."
+                )
             file = staging / f"{split}.parquet"
             data.to_parquet(str(file))
             records[split] = {
@@ -71,7 +80,9 @@ def save_labels(
         if tokenizer is not None:
             tokenizer.save_pretrained(str(staging / "tokenizer"))
         meta = {"format": FORMAT, "version": VERSION, "splits": records, **(metadata or {})}
-        (staging / "metadata.json").write_text(json.dumps(meta, indent=1, sort_keys=True, default=str))
+        (staging / "metadata.json").write_text(
+            json.dumps(meta, indent=1, sort_keys=True, default=str)
+        )
         if target.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
             old.rmdir()
@@ -121,14 +132,16 @@ class LabelsDir:
         """The stored rows of `split`, after checking the file's sha256."""
         record = self.splits.get(split)
         if record is None:
-            raise ShadLabelsError(f"{self.path} has no split {split!r}; it has {sorted(self.splits)}.")
+            raise ShadLabelsError(
+                f"{self.path} has no split {split!r}; it has {sorted(self.splits)}."
+            )
         file = self.path / record["file"]
         if not file.exists() or sha256_file(file) != record["sha256"]:
             raise ShadLabelsError(
                 f"{file} is missing or corrupt (its sha256 does not match metadata.json). "
                 "Fix: re-run `rft-trl shad` to rewrite the labels."
             )
-        return Dataset.from_parquet(str(file), keep_in_memory=True)
+        return Dataset(InMemoryTable(pq.read_table(file)))
 
     def match(self, dataset: Dataset, preferred: str = TRAIN) -> str:
         """The split whose rows are exactly `dataset`'s tokens; a clear error when none is."""
@@ -136,11 +149,17 @@ class LabelsDir:
         candidates = [preferred, *sorted(s for s in self.splits if s != preferred)]
         for split in candidates:
             record = self.splits.get(split)
-            if record and record["rows"] == table.num_rows and record["fingerprint"] == table.fingerprint:
+            if (
+                record
+                and record["rows"] == table.num_rows
+                and record["fingerprint"] == table.fingerprint
+            ):
                 return split
         record = self.splits.get(preferred) or next(iter(self.splits.values()))
         if record["rows"] != table.num_rows:
-            problem = f"they were made for {record['rows']} rows and this dataset has {table.num_rows}"
+            problem = (
+                f"they were made for {record['rows']} rows and this dataset has {table.num_rows}"
+            )
         else:
             problem = (
                 "the row count matches but the tokens differ (the data, tokenizer, chat template or "
@@ -174,7 +193,9 @@ def load_labels(
         stored = labels.read(stored_split)
         base = dataset.remove_columns([c for c in COLUMNS if c in dataset.column_names])
         for column in (TOKEN_CLASS, L_O, L_S):
-            base = base.add_column(column, stored.data.column(column).combine_chunks(), feature=stored.features[column])
+            base = base.add_column(
+                column, stored.data.column(column).combine_chunks(), feature=stored.features[column]
+            )
         stored = base
     stored_threshold = labels.metadata.get("threshold")
     if threshold is not None and threshold != stored_threshold:

@@ -62,7 +62,9 @@ class ShadReport:
             data["histogram"] = Histogram(**data["histogram"])
         if data.get("probe") is not None:
             data["probe"] = ProbeResult(**data["probe"])
-        data["eval"] = {name: SplitStats(**stats) for name, stats in (data.get("eval") or {}).items()}
+        data["eval"] = {
+            name: SplitStats(**stats) for name, stats in (data.get("eval") or {}).items()
+        }
         return cls(**data)
 
     def summary(self) -> str:
@@ -76,7 +78,8 @@ class ShadReport:
             f"  boilerplate fraction: {100 * self.boilerplate_fraction:.1f}% "
             f"(threshold LD <= {self.threshold:g})",
             f"  processes:            {self.world_size}",
-            f"  cache:                {self.cache}" + (f" ({self.cache_entry})" if self.cache_entry else ""),
+            f"  cache:                {self.cache}"
+            + (f" ({self.cache_entry})" if self.cache_entry else ""),
         ]
         for name, stats in self.eval.items():
             lines.append(
@@ -97,5 +100,6 @@ class ShadReport:
             phases = ", ".join(f"{name} {secs:.1f}s" for name, secs in self.seconds.items())
             lines.append(f"Time: {phases}")
         for warning in self.warnings:
-            lines.append(f"WARNING: {warning}")
+            if self.probe is None or warning != self.probe.verdict:  # already shown with the probe
+                lines.append(f"WARNING: {warning}")
         return "\n".join(lines)

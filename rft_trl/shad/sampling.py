@@ -67,9 +67,7 @@ def segments(labels: Sequence[int]) -> list[tuple[int, int]]:
     return runs
 
 
-def sample_count(
-    num_rows: int, ratio: float, min_steps: int, effective_batch: int
-) -> int:
+def sample_count(num_rows: int, ratio: float, min_steps: int, effective_batch: int) -> int:
     """max(ceil(ratio x N), min_steps x effective batch), capped at N (FINDINGS: steps matter, not the ratio)."""
     wanted = max(math.ceil(ratio * num_rows), min_steps * max(1, effective_batch))
     return min(num_rows, wanted)
@@ -90,7 +88,9 @@ def _feasible(owners: Sequence[int]) -> bool:
     return most <= len(owners) - most
 
 
-def _derange_stratum(items: list[int], owner_of: Sequence[int], rng: random.Random) -> dict[int, int]:
+def _derange_stratum(
+    items: list[int], owner_of: Sequence[int], rng: random.Random
+) -> dict[int, int]:
     """slot item -> source item, with `owner_of[source] != owner_of[slot]` for every slot."""
     by_owner: dict[int, list[int]] = {}
     for item in items:

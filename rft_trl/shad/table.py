@@ -30,7 +30,9 @@ class TokenTable:
     """The `input_ids`/`labels` of a tokenized `datasets.Dataset`, with one streamed pass for the statistics."""
 
     def __init__(self, dataset, name: str = "train") -> None:
-        missing = [column for column in ("input_ids", "labels") if column not in dataset.column_names]
+        missing = [
+            column for column in ("input_ids", "labels") if column not in dataset.column_names
+        ]
         if missing:
             raise ShadDataError(
                 f"The {name} dataset has no {' or '.join(f'`{m}`' for m in missing)} column: SHAD needs a "
@@ -60,7 +62,9 @@ class TokenTable:
             lengths.append(ids_len)
             responses.append(in_loss[offsets[1:]] - in_loss[offsets[:-1]])
         self.lengths = np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int64)
-        self.response_counts = np.concatenate(responses) if responses else np.zeros(0, dtype=np.int64)
+        self.response_counts = (
+            np.concatenate(responses) if responses else np.zeros(0, dtype=np.int64)
+        )
         self.fingerprint = digest.hexdigest()
 
     def _batches(self) -> Iterator[pa.Table]:
@@ -78,7 +82,9 @@ class TokenTable:
         """The rows at `indices` (in that order) as `TokenRow`s."""
         if len(indices) == 0:
             return []
-        table = self.dataset.select_columns(["input_ids", "labels"]).with_format("arrow")[list(indices)]
+        table = self.dataset.select_columns(["input_ids", "labels"]).with_format("arrow")[
+            list(indices)
+        ]
         ids = table.column("input_ids").to_pylist()
         labels = table.column("labels").to_pylist()
         return [

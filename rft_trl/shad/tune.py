@@ -15,9 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from datasets import Dataset
 from transformers import Trainer, TrainingArguments
-from transformers.trainer_callback import ProgressCallback
+from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from rft_trl.loss import IGNORE_INDEX, shift_targets
 from rft_trl.modeling import forward_token_logprobs
@@ -94,7 +95,11 @@ def learning_rate(settings: ShadSettings, training_args: TrainingArguments | Non
 
 def tune_key(settings: ShadSettings, training_args: TrainingArguments | None) -> dict[str, Any]:
     """The run settings that change the tuned adapter, for the cache key."""
-    values = {name: getattr(training_args, name, None) for name in KEY_ARGUMENTS} if training_args else {}
+    values = (
+        {name: getattr(training_args, name, None) for name in KEY_ARGUMENTS}
+        if training_args
+        else {}
+    )
     values["optim"] = str(values.get("optim"))
     values["effective_batch"] = effective_batch(training_args)
     values["learning_rate"] = learning_rate(settings, training_args)
@@ -102,11 +107,19 @@ def tune_key(settings: ShadSettings, training_args: TrainingArguments | None) ->
 
 
 def tune_arguments(
-    settings: ShadSettings, training_args: TrainingArguments | None, output_dir: str
+    settings: ShadSettings,
+    training_args: TrainingArguments | None,
+    output_dir: str,
+    progress: bool = True,
 ) -> TrainingArguments:
     """TrainingArguments of the shuffle-tune: the run's optimiser/precision/devices with SHAD's budget."""
     copied = _copied_arguments(training_args)
-    checkpointing, kwargs_name = _field("gradient_checkpointing"), _field("gradient_checkpointing_kwargs")
+    if not progress:
+        copied["disable_tqdm"] = True
+    checkpointing, kwargs_name = (
+        _field("gradient_checkpointing"),
+        _field("gradient_checkpointing_kwargs"),
+    )
     if copied.get(checkpointing) and not copied.get(kwargs_name):
         # Non-reentrant checkpointing needs no input gradients, which frozen embeddings under LoRA lack.
         copied[kwargs_name] = {"use_reentrant": False}
@@ -139,7 +152,10 @@ def _field(name: str) -> str:
 def _copied_arguments(training_args: TrainingArguments | None) -> dict[str, Any]:
     """The run's settings listed in `_COPIED_ARGUMENTS` that are set, under the installed field names."""
     if training_args is None:
-        return {"per_device_train_batch_size": DEFAULT_BATCH_SIZE}
+        return {
+            "per_device_train_batch_size": DEFAULT_BATCH_SIZE,
+            "dataloader_pin_memory": torch.cuda.is_available(),
+        }
     known = {field.name for field in dataclasses.fields(TrainingArguments)}
     copied: dict[str, Any] = {}
     for name in _COPIED_ARGUMENTS:
@@ -173,6 +189,7 @@ class ShadTuneTrainer(Trainer):
         # Always get `num_items_in_batch` (the step's response-token count, over shifted labels).
         self.model_accepts_loss_kwargs = True
         self._loss_shifts_labels = True
+        self.pop_callback(PrinterCallback)
         if self.pop_callback(ProgressCallback) is not None:
             self.add_callback(_QuietProgress)
 
@@ -207,6 +224,7 @@ def tune(
     settings: ShadSettings,
     training_args: TrainingArguments | None,
     pad_id: int,
+    progress: bool = True,
 ) -> TuneOutcome:
     """Train the SHAD adapter on the shuffled rows; the adapter is left holding the tuned weights."""
     started = time.perf_counter()
@@ -217,7 +235,7 @@ def tune(
     try:
         trainer = ShadTuneTrainer(
             model=adapter.peft_model,
-            args=tune_arguments(settings, training_args, output_dir),
+            args=tune_arguments(settings, training_args, output_dir, progress),
             train_dataset=dataset,
             data_collator=PadCollator(pad_id),
         )
@@ -227,4 +245,6 @@ def tune(
         del trainer
     finally:
         shutil.rmtree(output_dir, ignore_errors=True)
-    return TuneOutcome(steps=steps, seconds=time.perf_counter() - started, final_loss=result.training_loss)
+    return TuneOutcome(
+        steps=steps, seconds=time.perf_counter() - started, final_loss=result.training_loss
+    )

@@ -1,0 +1,183 @@
+"""`rft-trl shad --config CONFIG.yaml [--output DIR]`: label a training set ahead of time with SHAD.
+
+Reads the same YAML as `trl sft --config` (model, dataset, max_length, PEFT keys and the
+`shad_*` keys), tokenizes the data exactly as `SFTTrainer` does (by building one, with packing
+off), runs SHAD and writes a labels directory for `shad_labels_path` and `rft-trl inspect`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from rft_trl.modeling import UnsupportedModelError
+from rft_trl.options import RFTConfigError
+from rft_trl.shad.errors import ShadDataError, ShadLabelsError
+
+_EXPECTED = (RFTConfigError, ShadDataError, ShadLabelsError, UnsupportedModelError)
+
+
+class ConfigError(ValueError):
+    """The YAML or what it points to (model, dataset) cannot be used."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of `rft-trl shad`."""
+    parser.add_argument(
+        "--config",
+        required=True,
+        metavar="CONFIG.yaml",
+        help="The training YAML, as for `trl sft --config` (model_name_or_path, dataset_name, max_length, "
+        "use_peft/lora_*, shad_* keys).",
+    )
+    parser.add_argument(
+        "--output",
+        metavar="DIR",
+        help="Where to write the labels (default: <output_dir>/shad_labels). Point `shad_labels_path` here.",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run SHAD from the YAML; expected errors print one paragraph and return 2."""
+    try:
+        return _run(args)
+    except (ConfigError, *_EXPECTED) as error:
+        print(f"rft-trl shad: error: {error}", file=sys.stderr)
+        return 2
+
+
+def parse_config(path: str) -> tuple[Any, Any, Any, Any]:
+    """(script_args, RFTConfig, ModelConfig, DatasetMixtureConfig) from a `trl sft`-style YAML."""
+    from trl import DatasetMixtureConfig, ModelConfig, ScriptArguments, TrlParser
+
+    from rft_trl.config import RFTConfig
+
+    if not Path(path).is_file():
+        raise ConfigError(
+            f"Config file {path} does not exist. Fix: pass the path of your training YAML."
+        )
+    parser = TrlParser((ScriptArguments, RFTConfig, ModelConfig, DatasetMixtureConfig))
+    try:
+        return tuple(parser.parse_args_and_config(args=["--config", path]))
+    except RFTConfigError:
+        raise
+    except (ValueError, SystemExit) as error:
+        raise ConfigError(
+            f"Cannot read {path}: {error}. Fix: use keys that `trl sft --config` accepts."
+        ) from None
+
+
+def load_train_eval(script_args, training_args, dataset_args):
+    """The training split and, when the YAML evaluates, the test split."""
+    from trl import get_dataset
+
+    from rft_trl.shad.data_files import load_local_or_hub
+
+    try:
+        if dataset_args.datasets:
+            data = get_dataset(dataset_args)
+        elif script_args.dataset_name:
+            data = load_local_or_hub(script_args.dataset_name, script_args.dataset_config)
+        else:
+            raise ConfigError(
+                "The config names no dataset. Fix: set `dataset_name` (a local file or folder works)."
+            )
+    except ConfigError:
+        raise
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"Cannot load dataset {script_args.dataset_name!r}: {error}") from None
+    split = script_args.dataset_train_split
+    if split not in data:
+        raise ConfigError(
+            f"The dataset has no split {split!r} (it has {sorted(data)}). Fix: set `dataset_train_split`."
+        )
+    test = script_args.dataset_test_split
+    evaluates = (
+        str(getattr(training_args.eval_strategy, "value", training_args.eval_strategy)) != "no"
+    )
+    return data[split], (data[test] if evaluates and test in data else None)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from trl import SFTTrainer, get_peft_config, get_quantization_config
+
+    from rft_trl.shad import dist, label_dataset, save_labels
+    from rft_trl.shad.settings import ShadSettings
+
+    started = time.perf_counter()
+    script_args, training_args, model_args, dataset_args = parse_config(args.config)
+    if not model_args.model_name_or_path:
+        raise ConfigError(
+            "The config has no `model_name_or_path`. Fix: set it to a local model folder or hub id."
+        )
+    settings = dataclasses.replace(ShadSettings.from_options(training_args), labels_path=None)
+    train, evaluation = load_train_eval(script_args, training_args, dataset_args)
+
+    # Labels belong to unpacked rows; the trainer packs after attaching them.
+    training_args.packing = False
+    training_args.report_to = []
+    model_init_kwargs = {
+        "revision": model_args.model_revision,
+        "trust_remote_code": training_args.trust_remote_code,
+        "attn_implementation": model_args.attn_implementation,
+        "dtype": model_args.dtype,
+        **(training_args.model_init_kwargs or {}),
+    }
+    training_args.model_init_kwargs = model_init_kwargs
+    peft_config = get_peft_config(model_args)
+    try:
+        trainer = SFTTrainer(
+            model=model_args.model_name_or_path,
+            args=training_args,
+            train_dataset=train,
+            eval_dataset=evaluation,
+            quantization_config=get_quantization_config(model_args),
+            peft_config=peft_config,
+        )
+    except (OSError, ValueError, RuntimeError) as error:
+        raise ConfigError(
+            f"Could not prepare the model and data as SFTTrainer would: {error}"
+        ) from None
+    prepared = time.perf_counter() - started
+    model_id = model_args.model_name_or_path + (
+        f"@{model_args.model_revision}" if model_args.model_revision else ""
+    )
+    result = label_dataset(
+        trainer.model,
+        trainer.train_dataset,
+        settings,
+        training_args=trainer.args,
+        peft_config=peft_config,
+        tokenizer=trainer.processing_class,
+        max_length=training_args.max_length,
+        model_id=model_id,
+        eval_datasets={"eval": trainer.eval_dataset} if trainer.eval_dataset is not None else None,
+    )
+    result.report.seconds = {"load+tokenize": prepared, **result.report.seconds}
+    output = Path(args.output or Path(training_args.output_dir) / "shad_labels")
+    if dist.is_main():
+        written = save_labels(
+            result.dataset,
+            output,
+            eval_datasets=result.eval_datasets,
+            tokenizer=trainer.processing_class,
+            metadata={
+                "threshold": settings.threshold,
+                "settings": settings.to_options(),
+                "model": model_id,
+                "max_length": training_args.max_length,
+                "config": str(Path(args.config).resolve()),
+                "report": result.report.to_dict(),
+            },
+        )
+        print(result.report.summary())
+        print(f"\nLabels written to {written}.")
+        print(
+            f"Train with `shad_labels_path: {written}`; view them with `rft-trl inspect {written}`."
+        )
+    dist.barrier()
+    return 0

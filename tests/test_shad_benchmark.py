@@ -1,0 +1,69 @@
+"""The SHAD quality benchmark: its metrics on hand-made cases, and the --quick smoke run."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "shad_quality.py"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models run faster on one thread, and a loaded 2-core CI box does not thrash."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("shad_quality", PATH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_auroc_matches_hand_computed_values(bench):
+    positive = np.array([True, True, False, False])
+    assert bench.auroc(np.array([4.0, 3.0, 2.0, 1.0]), positive) == 1.0
+    assert bench.auroc(np.array([1.0, 2.0, 3.0, 4.0]), positive) == 0.0
+    assert bench.auroc(np.array([1.0, 1.0, 1.0, 1.0]), positive) == 0.5
+    assert bench.auroc(np.array([3.0, 1.0, 2.0, 0.0]), positive) == 0.75
+    assert np.isnan(bench.auroc(np.ones(3), np.ones(3, bool)))
+
+
+def test_classification_metrics(bench):
+    pred = np.array([1, 1, 0, 0, 1], bool)
+    gold = np.array([1, 0, 1, 0, 1], bool)
+    m = bench.classification(pred, gold, None)
+    assert m["precision"] == pytest.approx(2 / 3) and m["recall"] == pytest.approx(2 / 3)
+    assert m["accuracy"] == pytest.approx(3 / 5) and m["boilerplate_fraction"] == pytest.approx(
+        2 / 5
+    )
+
+
+def test_quick_mode_runs_and_reports_every_method(bench, tmp_path, capsys):
+    out = tmp_path / "figures.json"
+    assert bench.main(["--quick", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "| SHAD |" in text and "| prompt-swap probe |" in text and "span_first" in text
+    figures = json.loads(out.read_text())
+    methods = figures["results"]["all"]["methods"]
+    assert set(methods) == {
+        "SHAD",
+        "all-reasoning",
+        "token rarity",
+        "base loss (l_o)",
+        "prompt-swap probe",
+    }
+    assert methods["all-reasoning"]["recall"] == 1.0
+    assert set(figures["results"]) == {"all", "react", "json"}
+    assert {"tune", "score", "probe"} <= set(figures["seconds"])

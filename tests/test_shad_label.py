@@ -1,0 +1,423 @@
+"""`label_dataset` end to end on the tiny Llama: real Trainer, real PEFT, the cache, resumption and bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from datasets import Dataset
+from peft import LoraConfig, get_peft_model
+from transformers import LlamaModel, TrainingArguments
+
+from rft_trl.shad import (
+    ShadDataError,
+    ShadLabelsError,
+    ShadSettings,
+    UnsupportedModelError,
+    label_dataset,
+    save_labels,
+)
+from rft_trl.shad import score as score_module
+from rft_trl.shad import tune as tune_module
+from rft_trl.synthetic import generate_samples, tokenize_example
+
+MAX_LENGTH = 640
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models run faster on one thread, and a loaded 2-core CI box does not thrash."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def tokenized(tiny_tokenizer) -> Dataset:
+    """16 multi-turn synthetic traces tokenized like SFTTrainer (assistant-only loss), plus an extra column."""
+    samples = generate_samples(16, "mixed", seed=3)
+    rows = [
+        tokenize_example(tiny_tokenizer, s, form="messages", max_length=MAX_LENGTH) for s in samples
+    ]
+    return Dataset.from_list(
+        [{**r, "sample_id": s.sample_id} for r, s in zip(rows, samples, strict=True)]
+    )
+
+
+@pytest.fixture
+def args(tmp_path) -> TrainingArguments:
+    return TrainingArguments(
+        output_dir=str(tmp_path / "run"),
+        per_device_train_batch_size=4,
+        per_device_eval_batch_size=4,
+        learning_rate=5e-3,
+        use_cpu=True,
+        report_to=[],
+        seed=0,
+    )
+
+
+def settings(tmp_path, **overrides) -> ShadSettings:
+    return ShadSettings(min_steps=2, cache_dir=str(tmp_path / "cache"), **overrides)
+
+
+def run(model, data, tmp_path, args, tokenizer, **kwargs):
+    kw = {
+        "settings": settings(tmp_path),
+        "training_args": args,
+        "tokenizer": tokenizer,
+        "max_length": MAX_LENGTH,
+    }
+    kw.update(kwargs)
+    return label_dataset(model, data, progress=False, **kw)
+
+
+def snapshot(model: torch.nn.Module):
+    return (
+        {k: v.detach().clone() for k, v in model.state_dict().items()},
+        {n: p.requires_grad for n, p in model.named_parameters()},
+        [(n, type(m).__name__) for n, m in model.named_modules()],
+        model.training,
+    )
+
+
+def assert_same_model(before, after, skip=()):
+    assert before[0].keys() == after[0].keys()
+    changed = [
+        k
+        for k in before[0]
+        if not any(s in k for s in skip) and not torch.equal(before[0][k], after[0][k])
+    ]
+    assert changed == []
+    assert before[1:] == after[1:]
+
+
+def assert_valid_labels(result, data):
+    out = result.dataset
+    assert out.column_names == [*data.column_names, "token_class", "shad_l_o", "shad_l_s"]
+    assert out["sample_id"] == data["sample_id"]
+    for ids, labels, cls, l_o, l_s in zip(
+        out["input_ids"],
+        out["labels"],
+        out["token_class"],
+        out["shad_l_o"],
+        out["shad_l_s"],
+        strict=True,
+    ):
+        assert len(ids) == len(cls) == len(l_o) == len(l_s)
+        labels, cls, l_o, l_s = map(np.asarray, (labels, cls, l_o, l_s))
+        assert ((cls == -100) == (labels == -100)).all()
+        assert set(cls[labels != -100].tolist()) <= {0, 1}
+        assert (l_o[labels == -100] == 0).all() and (l_s[labels == -100] == 0).all()
+        in_loss = labels != -100
+        assert ((cls[in_loss] == 1) == ((l_s - l_o)[in_loss] > 0)).all()  # the default threshold 0
+    assert str(out.features["token_class"].feature.dtype) == "int8"
+    assert str(out.features["shad_l_o"].feature.dtype) == "float32"
+
+
+def test_plain_model_is_labelled_and_restored(
+    tiny_model, tokenized, tmp_path, args, tiny_tokenizer
+):
+    tiny_model.eval()
+    before = snapshot(tiny_model)
+    result = run(tiny_model, tokenized, tmp_path, args, tiny_tokenizer)
+    assert_same_model(before, snapshot(tiny_model))
+    assert not hasattr(tiny_model, "peft_config")
+    assert_valid_labels(result, tokenized)
+    report = result.report
+    assert report.rows == 16 and report.sampled == 8 and report.tune_steps == 2
+    assert report.cache == "miss" and report.probe is not None and report.probe.tokens > 0
+    assert report.response_tokens == sum(sum(x != -100 for x in lab) for lab in tokenized["labels"])
+    assert (
+        0 <= report.boilerplate_fraction <= 1
+        and sum(report.histogram.counts) == report.response_tokens
+    )
+    ld = np.concatenate(
+        [
+            np.subtract(s, o)
+            for s, o in zip(result.dataset["shad_l_s"], result.dataset["shad_l_o"], strict=True)
+        ]
+    )
+    assert np.abs(ld).max() > 1e-4  # the shuffle-tune changed the model
+    assert {"sample+shuffle", "tune", "score", "probe", "classify", "total"} <= set(report.seconds)
+    assert "boilerplate fraction" in report.summary()
+
+
+def test_peft_model_keeps_its_own_adapter_exactly(
+    tiny_model, tokenized, tmp_path, args, tiny_tokenizer
+):
+    run_lora = LoraConfig(
+        r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False
+    )
+    model = get_peft_model(tiny_model, run_lora)
+    frozen = next(n for n, _ in model.named_parameters() if "lora_A" in n)
+    model.get_parameter(frozen).requires_grad_(False)  # an unusual flag that must survive
+    model.train()
+    before = snapshot(model)
+    result = run(model, tokenized, tmp_path, args, tiny_tokenizer, peft_config=run_lora)
+    assert_same_model(before, snapshot(model))
+    assert model.active_adapter == "default" and list(model.peft_config) == ["default"]
+    assert not any("shad" in n for n, _ in model.named_modules())
+    assert_valid_labels(result, tokenized)
+
+
+def test_cache_hit_reuses_everything_and_threshold_needs_no_rescoring(
+    tiny_model, tokenized, tmp_path, args, tiny_tokenizer, monkeypatch
+):
+    first = run(tiny_model, tokenized, tmp_path, args, tiny_tokenizer)
+
+    def fail(*a, **k):
+        raise AssertionError("must not run on a cache hit")
+
+    monkeypatch.setattr("rft_trl.shad.api.tune", fail)
+    monkeypatch.setattr(score_module, "score_batch", fail)
+    again = run(tiny_model, tokenized, tmp_path, args, tiny_tokenizer)
+    assert again.report.cache == "hit"
+    assert again.dataset["token_class"] == first.dataset["token_class"]
+    assert again.dataset["shad_l_s"] == first.dataset["shad_l_s"]
+    margin = run(
+        tiny_model,
+        tokenized,
+        tmp_path,
+        args,
+        tiny_tokenizer,
+        settings=settings(tmp_path, threshold=0.05),
+    )
+    assert margin.report.cache == "hit" and margin.report.threshold == 0.05
+    for cls, l_o, l_s in zip(
+        margin.dataset["token_class"],
+        first.dataset["shad_l_o"],
+        first.dataset["shad_l_s"],
+        strict=True,
+    ):
+        ld = np.subtract(l_s, l_o)
+        assert [c for c in cls if c != -100] == [
+            int(d > 0.05) for d, c in zip(ld, cls, strict=True) if c != -100
+        ]
+
+
+def test_key_changes_with_settings_and_run_arguments(
+    tiny_model, tokenized, tmp_path, args, tiny_tokenizer
+):
+    first = run(tiny_model, tokenized, tmp_path, args, tiny_tokenizer)
+    other_seed = run(
+        tiny_model, tokenized, tmp_path, args, tiny_tokenizer, settings=settings(tmp_path, seed=7)
+    )
+    assert (
+        other_seed.report.cache == "miss"
+        and other_seed.report.cache_entry != first.report.cache_entry
+    )
+    args.learning_rate = 1e-2
+    other_lr = run(tiny_model, tokenized, tmp_path, args, tiny_tokenizer)
+    assert other_lr.report.cache == "miss"
+    with torch.no_grad():
+        tiny_model.lm_head.weight.add_(0.01)  # another checkpoint under the same name
+    other_weights = run(tiny_model, tokenized, tmp_path, args, tiny_tokenizer)
+    assert other_weights.report.cache == "miss"
+
+
+def test_interrupted_scoring_resumes_from_the_last_shard(
+    tiny_model, tokenized, tmp_path, args, tiny_tokenizer, monkeypatch
+):
+    reference = run(tiny_model, tokenized, tmp_path / "ref", args, tiny_tokenizer)
+    real = score_module.score_batch
+    calls = {"n": 0}
+
+    def interrupted(*a, **k):
+        calls["n"] += 1
+        if calls["n"] > 4:  # 2 shards of 2 passes each, then "killed"
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(score_module, "score_batch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run(tiny_model, tokenized, tmp_path, args, tiny_tokenizer)
+
+    tuned = {"n": 0}
+    real_tune = tune_module.tune
+
+    def counting_tune(*a, **k):
+        tuned["n"] += 1
+        return real_tune(*a, **k)
+
+    monkeypatch.setattr("rft_trl.shad.api.tune", counting_tune)
+    calls["n"] = -10_000
+    resumed = run(tiny_model, tokenized, tmp_path, args, tiny_tokenizer)
+    assert tuned["n"] == 0  # the adapter was saved right after tuning
+    total_train_batches = 4  # 16 rows / batch 4
+    probe_batches = 2  # 8 shuffled rows / batch 4
+    assert calls["n"] + 10_000 == 2 * (total_train_batches - 2) + probe_batches
+    assert resumed.report.cache == "partial: adapter reused, 2 of 6 score shards reused"
+    assert resumed.dataset["token_class"] == reference.dataset["token_class"]
+    assert resumed.dataset["shad_l_s"] == reference.dataset["shad_l_s"]
+
+
+def test_corrupt_cache_files_are_reported_and_recomputed(
+    tiny_model, tokenized, tmp_path, args, tiny_tokenizer
+):
+    first = run(tiny_model, tokenized, tmp_path, args, tiny_tokenizer)
+    entry = first.report.cache_entry
+    shard = sorted((tmp_path / "cache").glob("shad/*/scores/train/shard-*.parquet"))[0]
+    shard.write_bytes(shard.read_bytes()[:-30])  # truncated
+    again = run(tiny_model, tokenized, tmp_path, args, tiny_tokenizer)
+    assert again.report.cache == "partial: adapter reused, 5 of 6 score shards reused"
+    assert any("unusable" in w and "sha256" in w for w in again.report.warnings)
+    assert again.dataset["token_class"] == first.dataset["token_class"]
+
+    adapter = next((tmp_path / "cache").glob("shad/*/adapter.safetensors"))
+    raw = bytearray(adapter.read_bytes())
+    raw[-8:] = b"\x00" * 8
+    adapter.write_bytes(bytes(raw))
+    third = run(tiny_model, tokenized, tmp_path, args, tiny_tokenizer)
+    assert (
+        third.report.cache_entry == entry and third.report.cache == "miss"
+    )  # retuned, all rescored
+    assert any("corrupt" in w for w in third.report.warnings)
+    assert third.dataset["token_class"] == first.dataset["token_class"]
+
+
+def test_eval_datasets_are_scored_with_the_same_adapter(
+    tiny_model, tokenized, tmp_path, args, tiny_tokenizer
+):
+    evals = {"held_out": tokenized.select(range(5))}
+    result = run(tiny_model, tokenized, tmp_path, args, tiny_tokenizer, eval_datasets=evals)
+    held = result.eval_datasets["held_out"]
+    assert held["token_class"] == result.dataset.select(range(5))["token_class"]
+    assert result.report.eval["held_out"].rows == 5
+
+
+def test_labels_file_roundtrip_and_mismatch(tiny_model, tokenized, tmp_path, args, tiny_tokenizer):
+    result = run(tiny_model, tokenized, tmp_path, args, tiny_tokenizer)
+    path = save_labels(
+        result.dataset, tmp_path / "labels", tokenizer=tiny_tokenizer, metadata={"threshold": 0.0}
+    )
+    loaded = run(
+        tiny_model,
+        tokenized,
+        tmp_path,
+        args,
+        tiny_tokenizer,
+        settings=ShadSettings(labels_path=str(path)),
+    )
+    assert loaded.dataset["token_class"] == result.dataset["token_class"]
+    assert loaded.dataset["sample_id"] == tokenized["sample_id"]
+    with pytest.raises(
+        ShadLabelsError, match=r"made for 16 rows and this dataset has 15.*rft-trl shad"
+    ):
+        run(
+            tiny_model,
+            tokenized.select(range(15)),
+            tmp_path,
+            args,
+            tiny_tokenizer,
+            settings=ShadSettings(labels_path=str(path)),
+        )
+    other = tokenized.map(lambda r: {"input_ids": [*r["input_ids"][:-1], 5]})
+    with pytest.raises(ShadLabelsError, match="tokens differ"):
+        run(
+            tiny_model,
+            other,
+            tmp_path,
+            args,
+            tiny_tokenizer,
+            settings=ShadSettings(labels_path=str(path)),
+        )
+    with pytest.raises(ShadLabelsError, match=r"does not exist.*rft-trl shad --config"):
+        run(
+            tiny_model,
+            tokenized,
+            tmp_path,
+            args,
+            tiny_tokenizer,
+            settings=ShadSettings(labels_path=str(tmp_path / "nope")),
+        )
+
+
+def test_rng_state_is_untouched(tiny_model, tokenized, tmp_path, args, tiny_tokenizer):
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    run(tiny_model, tokenized, tmp_path, args, tiny_tokenizer)
+    assert torch.equal(torch.rand(3), expected)
+
+
+# ------------------------------------------------------------------------------------------ bad input
+
+
+def test_no_response_tokens(tiny_model, tmp_path, args, tiny_tokenizer):
+    data = Dataset.from_dict({"input_ids": [[1, 2, 3]] * 4, "labels": [[-100] * 3] * 4})
+    with pytest.raises(ShadDataError, match=r"no response tokens.*Fix"):
+        run(tiny_model, data, tmp_path, args, tiny_tokenizer)
+    assert not (tmp_path / "cache").exists()
+
+
+def test_fewer_than_two_samples(tiny_model, tmp_path, args, tiny_tokenizer):
+    data = Dataset.from_dict(
+        {"input_ids": [[1, 2, 3], [4, 5]], "labels": [[-100, 2, 3], [-100, -100]]}
+    )
+    with pytest.raises(ShadDataError, match=r"at least 2 samples.*has 1"):
+        run(tiny_model, data, tmp_path, args, tiny_tokenizer)
+    assert not (tmp_path / "cache").exists()
+
+
+def test_identical_responses_warn(tiny_model, tmp_path, args, tiny_tokenizer, caplog):
+    data = Dataset.from_dict(
+        {
+            "input_ids": [[10 + i, 11, 7, 8, 9] for i in range(6)],
+            "labels": [[-100, -100, 7, 8, 9]] * 6,
+        }
+    )
+    with caplog.at_level("WARNING", logger="rft_trl.shad"):
+        result = run(tiny_model, data, tmp_path, args, tiny_tokenizer)
+    assert any("identical" in w for w in result.report.warnings)
+    assert any("identical" in r.message for r in caplog.records)
+
+
+def test_model_without_lm_head(tiny_model, tokenized, tmp_path, args, tiny_tokenizer):
+    bare = LlamaModel(tiny_model.config)
+    with pytest.raises(UnsupportedModelError, match="no language-model head"):
+        run(bare, tokenized, tmp_path, args, tiny_tokenizer)
+    assert not (tmp_path / "cache").exists()
+
+
+def test_gradient_accumulation_gives_the_same_adapter(
+    tiny_model, tokenized, tmp_path, args, tiny_tokenizer
+):
+    """4 x GA 1 and 2 x GA 2 are the same optimizer steps: the loss is a token mean over the whole step."""
+    one = run(tiny_model, tokenized, tmp_path / "a", args, tiny_tokenizer)
+    args.per_device_train_batch_size, args.gradient_accumulation_steps = 2, 2
+    two = run(tiny_model, tokenized, tmp_path / "b", args, tiny_tokenizer)
+    assert two.report.tune_steps == one.report.tune_steps == 2
+    assert two.dataset["shad_l_o"] == one.dataset["shad_l_o"]
+    for a, b in zip(one.dataset["shad_l_s"], two.dataset["shad_l_s"], strict=True):
+        np.testing.assert_allclose(a, b, atol=2e-5)
+
+
+def test_qlora_4bit_model_with_its_adapter(
+    tiny_checkpoint, tokenized, tmp_path, args, tiny_tokenizer
+):
+    pytest.importorskip("bitsandbytes")
+    from peft import prepare_model_for_kbit_training
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+    quant = BitsAndBytesConfig(
+        load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.float32
+    )
+    model = AutoModelForCausalLM.from_pretrained(
+        tiny_checkpoint, quantization_config=quant, device_map="cpu"
+    )
+    model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    run_lora = LoraConfig(r=4, lora_alpha=8, target_modules="all-linear")
+    model = get_peft_model(model, run_lora)
+    before = snapshot(model)
+    result = run(model, tokenized, tmp_path, args, tiny_tokenizer, peft_config=run_lora)
+    # bitsandbytes' CPU backend repacks 4-bit weights lazily on forward passes, so their serialized
+    # form (packed weight, absmax, quant_map) changes with any forward, SHAD's or not: compare the rest.
+    assert_same_model(
+        before, snapshot(model), skip=(".absmax", ".quant_", ".nested_", "base_layer.weight")
+    )
+    assert_valid_labels(result, tokenized)
+    assert result.report.tune_steps == 2
