@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 
 from rft_trl import __version__
@@ -48,8 +49,16 @@ def _command_module(name: str):
         raise
 
 
+def _quiet_known_noise() -> None:
+    """Hide bitsandbytes' CPU notice about an optional hub kernel (it falls back by itself)."""
+    logging.getLogger("bitsandbytes.backends.cpu.ops").addFilter(
+        lambda record: "kernels-community" not in record.getMessage()
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `rft-trl` console script."""
+    _quiet_known_noise()
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "_run", None) is None:
