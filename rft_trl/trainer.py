@@ -15,6 +15,7 @@ import torch
 from datasets import Dataset
 from trl import SFTConfig, SFTTrainer
 
+from rft_trl.bnb_cpu import keep_4bit_weights_trainable
 from rft_trl.collator import TOKEN_CLASS, TokenClassCollator
 from rft_trl.config import RFTConfig
 from rft_trl.dataset_ops import check_alignment, pack, require_response_mask, truncate
@@ -29,7 +30,7 @@ from rft_trl.loss import (
     shift_targets,
     shift_token_class,
 )
-from rft_trl.modeling import forward_token_logprobs, lm_head_parts
+from rft_trl.modeling import forward_token_logprobs, lm_head_parts, model_inputs
 from rft_trl.options import OPTIONS
 
 logger = logging.getLogger(__name__)
@@ -119,13 +120,22 @@ class RFTLossMixin:
         stats = out.stats()
         previous = self._rft_stats[mode]
         self._rft_stats[mode] = stats if previous is None else previous + stats
-        if return_outputs:
-            with torch.no_grad():
-                outputs = model(
-                    **{k: v for k, v in inputs.items() if k not in ("labels", TOKEN_CLASS)}
-                )
+        if return_outputs:  # only when logits are asked for (compute_metrics): one extra forward
+            with torch.no_grad(), keep_4bit_weights_trainable(model):
+                outputs = model(**model_inputs(inputs))
             return loss, outputs
         return loss
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        if not self.rft_options["rft"] or not prediction_loss_only:
+            return super().prediction_step(
+                model, inputs, prediction_loss_only, ignore_keys=ignore_keys
+            )
+        # The loss alone needs no logits: skip the full-logits forward Trainer would ask for.
+        inputs = self._prepare_inputs(inputs)
+        with torch.no_grad(), self.compute_loss_context_manager():
+            loss = self.compute_loss(model, inputs, return_outputs=False)
+        return loss.detach(), None, None
 
     def _rft_coefficients(self, totals: list[GroupTotals], weights: dict[str, Any]):
         """Batch-scope coefficients from the group totals of all micro-batches of a step."""

@@ -1,0 +1,1 @@
+"""Adapters that plug SHAD + RFT into other training frameworks (Axolotl)."""

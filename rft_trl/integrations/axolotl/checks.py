@@ -1,0 +1,80 @@
+"""Whole-config checks of an Axolotl YAML for RFT, shared by the plugin's schema and `check-config`.
+
+Pure functions over the raw config mapping (no Axolotl, no pydantic), so `rft-trl check-config`
+runs them in any environment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rft_trl.options import OPTIONS, RFTConfigError, unknown_keys
+
+PLUGIN_PATH = "rft_trl.integrations.axolotl.RFTPlugin"
+ENTRY_POINT_NAME = "rft"
+
+# Axolotl flags and plugins that replace the loss, the trainer or the batch layout RFT relies on:
+# key -> why it cannot be combined with `rft: true`.
+CONFLICTS = {
+    "rl": "RFT is a supervised (SFT) loss; preference/RL trainers (`rl:`) have their own losses",
+    "reward_model": "reward-model training has its own loss",
+    "process_reward_model": "process-reward-model training has its own loss",
+    "kd_trainer": "the KD plugin replaces the trainer and the collator",
+    "orpo_alpha": "ORPO adds its own loss term",
+    "use_eaft": "EAFT replaces the loss function",
+    "trainer_cls": "the RFT plugin provides the trainer class",
+    "liger_fused_linear_cross_entropy": (
+        "Liger's fused linear cross-entropy patches the LM head and loss; RFT computes its own "
+        "chunked per-token loss without full logits, so the fused kernel has nothing to save"
+    ),
+    "cut_cross_entropy": (
+        "Cut Cross-Entropy patches the LM head and loss; RFT computes its own chunked per-token "
+        "loss without full logits"
+    ),
+    "pretraining_dataset": "streamed pretraining data has no prompt/response split to weigh",
+    "processor_type": "multimodal batches are not supported by the RFT collators",
+}
+# Conflicting flags that their plugin's schema switches on by default once the plugin is listed.
+ON_WITH_PLUGIN = ("cut_cross_entropy",)
+
+
+def check_unknown_keys(data: Mapping[str, Any]) -> None:
+    """Raise on `rft*`/`shad_*` keys the option table does not define (typos)."""
+    typos = unknown_keys(data)
+    if typos:
+        raise RFTConfigError(
+            f"Unknown RFT key(s) {typos}: the RFT keys are {', '.join(OPTIONS)}. "
+            "Fix: correct the spelling or remove the key(s)."
+        )
+
+
+def check_conflicts(data: Mapping[str, Any]) -> None:
+    """With `rft: true`, raise on settings that replace the loss, trainer or collator."""
+    if not data.get("rft"):
+        return
+    plugins = [str(p) for p in data.get("plugins") or ()]
+    for key, why in CONFLICTS.items():
+        value = data.get(key)
+        setting = f"`{key}: {value!r}`"
+        if key in ON_WITH_PLUGIN and value is None and any(key in p for p in plugins):
+            value, setting = True, f"`{key}` (on by default once its plugin is listed)"
+        if value not in (None, False, 0, "", []):
+            raise RFTConfigError(
+                f"`rft: true` cannot be combined with {setting}: {why}. "
+                f"Fix: remove `{key}` (and its plugin) or set `rft: false`."
+            )
+    parallel = max(
+        data.get("context_parallel_size") or 1, data.get("sequence_parallel_degree") or 1
+    )
+    if parallel > 1:
+        raise RFTConfigError(
+            "`rft: true` cannot be combined with `context_parallel_size > 1`: RFT weighs whole "
+            "samples, and context parallelism splits each sequence across ranks. "
+            "Fix: use data parallelism (DDP, DeepSpeed or FSDP) instead."
+        )
+
+
+def plugin_listed(data: Mapping[str, Any]) -> bool:
+    """Whether `plugins:` names the RFT plugin exactly (Axolotl only logs a plugin it cannot import)."""
+    return PLUGIN_PATH in [str(p).strip() for p in data.get("plugins") or ()]
