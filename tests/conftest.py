@@ -42,6 +42,15 @@ def single_thread_torch() -> Iterator[None]:
     torch.set_num_threads(previous)
 
 
+@pytest.fixture(scope="module")
+def one_thread_per_module() -> Iterator[None]:
+    """`single_thread_torch` for a whole module (use via `pytestmark = usefixtures(...)`)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 # ----------------------------------------------------------------------------- synthetic world
 
 

@@ -105,7 +105,7 @@ def load_train_eval(script_args, training_args, dataset_args):
 def _run(args: argparse.Namespace) -> int:
     from trl import SFTTrainer, get_peft_config, get_quantization_config
 
-    from rft_trl.shad import dist, label_dataset, save_labels
+    from rft_trl.shad import dist, label_dataset, save_result
     from rft_trl.shad.settings import ShadSettings
 
     started = time.perf_counter()
@@ -160,19 +160,14 @@ def _run(args: argparse.Namespace) -> int:
     result.report.seconds = {"load+tokenize": prepared, **result.report.seconds}
     output = Path(args.output or Path(training_args.output_dir) / "shad_labels")
     if dist.is_main():
-        written = save_labels(
-            result.dataset,
+        written = save_result(
+            result,
             output,
-            eval_datasets=result.eval_datasets,
+            settings=settings,
             tokenizer=trainer.processing_class,
-            metadata={
-                "threshold": settings.threshold,
-                "settings": settings.to_options(),
-                "model": model_id,
-                "max_length": training_args.max_length,
-                "config": str(Path(args.config).resolve()),
-                "report": result.report.to_dict(),
-            },
+            model_id=model_id,
+            max_length=training_args.max_length,
+            extra={"config": str(Path(args.config).resolve())},
         )
         print(result.report.summary())
         print(f"\nLabels written to {written}.")

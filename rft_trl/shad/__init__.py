@@ -4,7 +4,7 @@ from rft_trl.modeling import UnsupportedModelError
 from rft_trl.shad.api import ShadResult, label_dataset
 from rft_trl.shad.classify import reclassify
 from rft_trl.shad.errors import ShadDataError, ShadLabelsError
-from rft_trl.shad.labels_io import load_labels, save_labels
+from rft_trl.shad.labels_io import load_labels, save_labels, save_result
 from rft_trl.shad.report import ShadReport
 from rft_trl.shad.settings import ShadSettings
 
@@ -19,4 +19,5 @@ __all__ = [
     "load_labels",
     "reclassify",
     "save_labels",
+    "save_result",
 ]

@@ -172,6 +172,34 @@ class LabelsDir:
         )
 
 
+def save_result(
+    result,
+    path: str | Path,
+    *,
+    settings,
+    tokenizer,
+    model_id: str | None,
+    max_length: int | None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write a `ShadResult` (train + eval splits) with the standard metadata; returns the path."""
+    metadata = {
+        "threshold": settings.threshold,
+        "settings": settings.to_options(),
+        "model": model_id,
+        "max_length": max_length,
+        "report": result.report.to_dict(),
+        **(extra or {}),
+    }
+    return save_labels(
+        result.dataset,
+        path,
+        eval_datasets=result.eval_datasets,
+        tokenizer=tokenizer,
+        metadata=metadata,
+    )
+
+
 def load_labels(
     path: str | Path,
     dataset: Dataset | None = None,

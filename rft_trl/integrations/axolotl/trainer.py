@@ -106,7 +106,7 @@ class RFTAxolotlTrainer(RFTLossMixin, AxolotlTrainer):
         unlabelled = {k: v for k, v in evals.items() if TOKEN_CLASS not in v.column_names}
         report = None
         if TOKEN_CLASS not in train.column_names or unlabelled:
-            from rft_trl.shad import ShadSettings, label_dataset, save_labels
+            from rft_trl.shad import ShadSettings, label_dataset, save_result
 
             settings = ShadSettings.from_options(self.rft_options)
             result = label_dataset(
@@ -122,18 +122,13 @@ class RFTAxolotlTrainer(RFTLossMixin, AxolotlTrainer):
             )
             report = result.report
             if labels_dir is not None and not settings.labels_path and self.args.process_index == 0:
-                save_labels(
-                    result.dataset,
+                save_result(
+                    result,
                     labels_dir,
-                    eval_datasets=result.eval_datasets,
+                    settings=settings,
                     tokenizer=self.processing_class,
-                    metadata={
-                        "threshold": settings.threshold,
-                        "settings": settings.to_options(),
-                        "model": model_id,
-                        "max_length": max_length,
-                        "report": report.to_dict(),
-                    },
+                    model_id=model_id,
+                    max_length=max_length,
                 )
             if TOKEN_CLASS not in train.column_names:
                 train = result.dataset
