@@ -311,7 +311,7 @@ class RFTTrainer(RFTLossMixin, SFTTrainer):
         from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
         base_collator = user_collator or DataCollatorForLanguageModeling(
-            pad_token_id=self._tokenizer.pad_token_id,
+            pad_token_id=self._rft_tokenizer().pad_token_id,
             padding_free=padding_free,
             pad_to_multiple_of=args.pad_to_multiple_of,
         )
@@ -329,6 +329,10 @@ class RFTTrainer(RFTLossMixin, SFTTrainer):
             self.ensure_labels()
 
     # ----- data -------------------------------------------------------------------------------
+
+    def _rft_tokenizer(self):
+        """The tokenizer behind `processing_class` (a processor wraps one)."""
+        return getattr(self.processing_class, "tokenizer", self.processing_class)
 
     def _rft_truncate(self, dataset: Dataset, skip_prepare: bool) -> Dataset:
         """Truncate all per-token columns like TRL would, and check there is a response to weigh."""
@@ -374,7 +378,7 @@ class RFTTrainer(RFTLossMixin, SFTTrainer):
                 settings=ShadSettings.from_options(opts),
                 training_args=self.args,
                 peft_config=self._rft_peft_config,
-                tokenizer=self._tokenizer,
+                tokenizer=self._rft_tokenizer(),
                 max_length=self.args.max_length,
                 eval_datasets={k: v for k, v in evals.items() if TOKEN_CLASS not in v.column_names},
             )
