@@ -25,6 +25,7 @@ from rft_trl.loss import (
     batch_scope_coefficients,
     count_samples,
     group_totals,
+    group_weights,
     rft_loss,
     sample_index,
     shift_targets,
@@ -110,6 +111,8 @@ class RFTLossMixin:
                     [group_totals(token_loss.detach(), token_class)], weights
                 )
             loss = self._rft_batch_scope_loss(token_loss, token_class, coefficients)
+            # one weight for the whole batch: log that, not the per-sample weights
+            out.reasoning_weight_sum = coefficients[3] * out.num_samples
         else:
             denominator = num_items_in_batch if step_scaled else out.num_samples
             loss = out.loss_sum / torch.as_tensor(denominator, device=out.loss_sum.device).clamp(
@@ -164,11 +167,20 @@ class RFTLossMixin:
         offset = value - (
             c_b * global_totals.boilerplate_tokens * lb + c_r * global_totals.reasoning_tokens * lr
         )
-        return c_b, c_r, offset / tokens.clamp(min=1)
+        _, w_r = group_weights(
+            lb,
+            lr,
+            global_totals.boilerplate_tokens > 0,
+            global_totals.reasoning_tokens > 0,
+            temperature=weights["temperature"],
+            reasoning_weight=weights["reasoning_weight"],
+            detach_weights=True,
+        )
+        return c_b, c_r, offset / tokens.clamp(min=1), w_r
 
     @staticmethod
     def _rft_batch_scope_loss(token_loss, token_class, coefficients) -> torch.Tensor:
-        c_b, c_r, offset_per_token = coefficients
+        c_b, c_r, offset_per_token, _ = coefficients
         totals = group_totals(token_loss, token_class)
         tokens = totals.boilerplate_tokens + totals.reasoning_tokens
         return (
