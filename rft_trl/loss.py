@@ -60,11 +60,14 @@ def sample_index(shape: torch.Size, position_ids: torch.Tensor | None, device=No
 
 
 def count_samples(targets: torch.Tensor, samples: torch.Tensor) -> torch.Tensor:
-    """Number of samples with at least one target token (those that enter the loss)."""
-    valid = targets.flatten() != IGNORE_INDEX
-    present = torch.zeros(samples.numel(), dtype=torch.bool, device=targets.device)
-    present[samples.flatten()[valid]] = True
-    return present.sum()
+    """Number of samples with at least one target token (those that enter the loss).
+
+    A scatter-add instead of boolean indexing, so it never waits for the device (no host sync).
+    """
+    valid = (targets.reshape(-1) != IGNORE_INDEX).to(torch.int32)
+    per_sample = torch.zeros(samples.numel(), dtype=torch.int32, device=targets.device)
+    per_sample.index_add_(0, samples.reshape(-1).to(targets.device), valid)
+    return (per_sample > 0).sum()
 
 
 def default_chunk_size(vocab_size: int) -> int:
@@ -78,30 +81,29 @@ class _ChunkedTokenLogProbs(torch.autograd.Function):
     When the hidden states need a gradient, d logp / d hidden is computed in the forward pass
     from the same chunk of logits (it is linear in the upstream gradient per token), so the
     backward pass is one multiply and no logits are recomputed. A trainable LM-head weight (full
-    fine-tuning) is handled by recomputing each chunk in backward.
+    fine-tuning) is handled by recomputing each chunk in backward. Each chunk's logits live in
+    one buffer that is turned into probabilities and then into d logp / d logits in place, so a
+    chunk costs one (chunk, vocab) fp32 buffer (two with softcapping) and no temporaries.
     """
 
     @staticmethod
     def forward(ctx, hidden, weight, bias, targets, chunk_size, softcap, compute_grad):
         rows = (targets != IGNORE_INDEX).nonzero().squeeze(1)
         logp = torch.zeros(targets.shape[0], dtype=_logit_dtype(hidden.dtype), device=hidden.device)
-        grad_rows = None
         want_hidden_grad = compute_grad and ctx.needs_input_grad[0]
+        grad_rows = None
         if want_hidden_grad:
             grad_rows = torch.empty(
                 rows.numel(), hidden.shape[1], dtype=hidden.dtype, device=hidden.device
             )
         for start in range(0, rows.numel(), chunk_size):
             idx = rows[start : start + chunk_size]
-            h = hidden.index_select(0, idx)
             tgt = targets.index_select(0, idx)
-            logits, dcap = _chunk_logits(h, weight, bias, softcap)
-            lse = torch.logsumexp(logits, dim=-1)
-            logp[idx] = logits.gather(1, tgt[:, None]).squeeze(1) - lse
+            chunk = _LogitChunk(hidden.index_select(0, idx), weight, bias, softcap, tgt)
+            logp[idx] = chunk.logp
             if want_hidden_grad:
-                grad_rows[start : start + chunk_size] = (
-                    _dlogits(logits, lse, tgt, dcap).to(weight.dtype) @ weight
-                )
+                grad_rows[start : start + chunk_size] = chunk.dlogits_().to(weight.dtype) @ weight
+            del chunk
         ctx.chunk_size = chunk_size
         ctx.softcap = softcap
         ctx.hidden_shape = hidden.shape
@@ -127,25 +129,32 @@ class _ChunkedTokenLogProbs(torch.autograd.Function):
             grad_hidden = torch.zeros(
                 ctx.hidden_shape, dtype=ctx.hidden_dtype, device=grad_logp.device
             )
-            grad_hidden[rows] = (grad_rows.to(g.dtype) * g[:, None]).to(ctx.hidden_dtype)
+            grad_hidden.index_copy_(
+                0, rows, (grad_rows.to(g.dtype) * g[:, None]).to(ctx.hidden_dtype)
+            )
         if ctx.want_weight_grad:
-            acc = _logit_dtype(weight.dtype)
-            grad_weight = torch.zeros_like(weight, dtype=acc)
-            grad_bias = None if bias is None else torch.zeros_like(bias, dtype=acc)
-            for start in range(0, rows.numel(), ctx.chunk_size):
-                idx = rows[start : start + ctx.chunk_size]
-                h = hidden.index_select(0, idx)
-                logits, dcap = _chunk_logits(h, weight, bias, ctx.softcap)
-                lse = torch.logsumexp(logits, dim=-1)
-                dlogits = _dlogits(logits, lse, targets.index_select(0, idx), dcap)
-                dlogits = dlogits * g[start : start + ctx.chunk_size, None]
-                grad_weight += dlogits.t() @ h.to(acc)
-                if grad_bias is not None:
-                    grad_bias += dlogits.sum(0)
-            grad_weight = grad_weight.to(weight.dtype)
-            if grad_bias is not None:
-                grad_bias = grad_bias.to(bias.dtype)
+            grad_weight, grad_bias = _head_grads(ctx, rows, g, hidden, weight, bias, targets)
         return grad_hidden, grad_weight, grad_bias, None, None, None, None
+
+
+def _head_grads(ctx, rows, g, hidden, weight, bias, targets):
+    """d loss / d (weight, bias) of a trainable LM head, recomputing each chunk's logits."""
+    acc = _logit_dtype(weight.dtype)
+    grad_weight = torch.zeros_like(weight, dtype=acc)
+    grad_bias = None if bias is None else torch.zeros_like(bias, dtype=acc)
+    for start in range(0, rows.numel(), ctx.chunk_size):
+        idx = rows[start : start + ctx.chunk_size]
+        h = hidden.index_select(0, idx)
+        chunk = _LogitChunk(h, weight, bias, ctx.softcap, targets.index_select(0, idx))
+        dlogits = chunk.dlogits_().mul_(g[start : start + ctx.chunk_size, None])
+        grad_weight.addmm_(dlogits.t(), h.to(acc))
+        if grad_bias is not None:
+            grad_bias += dlogits.sum(0)
+        del chunk, dlogits
+    grad_weight = grad_weight.to(weight.dtype)
+    if grad_bias is not None:
+        grad_bias = grad_bias.to(bias.dtype)
+    return grad_weight, grad_bias
 
 
 def _logit_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -153,23 +162,35 @@ def _logit_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.promote_types(dtype, torch.float32)
 
 
-def _chunk_logits(h, weight, bias, softcap):
-    """Logits of one chunk in at least fp32, and the softcap chain factor (None without softcap)."""
-    logits = h @ weight.t()
-    if bias is not None:
-        logits = logits + bias
-    logits = logits.to(_logit_dtype(logits.dtype))
-    if softcap is None:
-        return logits, None
-    capped = torch.tanh(logits / softcap)
-    return capped * softcap, 1.0 - capped.square()
+class _LogitChunk:
+    """One chunk of logits, reduced in place: log p(target), then d log p(target) / d logits.
 
+    The (rows, vocab) buffer holds the logits, then exp(logits - max), then the gradient; no
+    other buffer of that size exists except the softcap chain factor.
+    """
 
-def _dlogits(logits, lse, tgt, dcap):
-    """d log p(target) / d (pre-softcap) logits: one-hot minus softmax, times the softcap factor."""
-    grad = -torch.exp(logits - lse[:, None])
-    grad.scatter_add_(1, tgt[:, None], torch.ones_like(lse)[:, None])
-    return grad if dcap is None else grad * dcap
+    def __init__(self, h, weight, bias, softcap, targets) -> None:
+        buf = h @ weight.t()
+        buf = buf.to(_logit_dtype(buf.dtype))
+        if bias is not None:
+            buf.add_(bias)
+        self.dcap = None
+        if softcap is not None:
+            buf.div_(softcap).tanh_()
+            self.dcap = 1.0 - buf.square()
+            buf.mul_(softcap)
+        self.targets = targets[:, None]
+        target_logit = buf.gather(1, self.targets).squeeze(1)
+        top = buf.amax(1, keepdim=True)
+        self.sum_exp = buf.sub_(top).exp_().sum(1)
+        self.logp = target_logit - top.squeeze(1) - self.sum_exp.log()
+        self.buf = buf
+
+    def dlogits_(self) -> torch.Tensor:
+        """One-hot(target) minus softmax (times the softcap factor), written over the buffer."""
+        grad = self.buf.mul_(self.sum_exp.reciprocal().neg_()[:, None])
+        grad.scatter_add_(1, self.targets, torch.ones_like(self.targets, dtype=grad.dtype))
+        return grad if self.dcap is None else grad.mul_(self.dcap)
 
 
 def token_logprobs(

@@ -19,7 +19,6 @@ from rft_trl.loss import (
     token_logprobs,
 )
 
-
 pytestmark = pytest.mark.trl_compat
 
 
@@ -205,3 +204,70 @@ def test_batch_scope_coefficients_give_exact_gradient(detach, alpha):
         grad += g
     assert value.item() == pytest.approx(ref.item(), rel=1e-12)
     assert_close(grad, ref_grad, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("chunk_size", [4, 64])
+def test_bf16_inputs_on_cpu_match_full_logits(chunk_size):
+    # bf16 hidden states and head (mixed-precision training): log-probs come back in fp32, the
+    # hidden-state gradient in bf16, both within bf16 rounding of the full-logits computation.
+    torch.manual_seed(3)
+    hidden = torch.randn(2, 9, 16).bfloat16().requires_grad_(True)
+    weight = (torch.randn(50, 16) * 0.25).bfloat16()
+    targets = torch.randint(0, 50, (2, 9))
+    targets[1, :3] = IGNORE_INDEX
+    upstream = torch.randn(2, 9)
+
+    got = token_logprobs(hidden, weight, targets, chunk_size=chunk_size)
+    assert got.dtype == torch.float32
+    (got * upstream).sum().backward()
+    grad = hidden.grad.clone()
+    assert grad.dtype == torch.bfloat16
+    hidden.grad = None
+    want = naive_token_logprobs(hidden, weight, targets)
+    (want * upstream).sum().backward()
+
+    assert_close(got, want.float(), rtol=2e-2, atol=2e-2)
+    assert_close(grad.float(), hidden.grad.float(), rtol=5e-2, atol=3e-2)
+
+
+def test_all_ignored_targets_give_zeros_and_a_zero_gradient():
+    hidden = torch.randn(2, 4, 8, requires_grad=True)
+    weight = torch.randn(12, 8)
+    targets = torch.full((2, 4), IGNORE_INDEX)
+    out = token_logprobs(hidden, weight, targets, chunk_size=3)
+    assert (out == 0).all()
+    out.sum().backward()
+    assert (hidden.grad == 0).all()
+
+
+def test_trainable_head_with_chunks_and_ignored_rows_matches_full_logits():
+    # Full fine-tuning: the head's gradient is accumulated chunk by chunk in backward.
+    torch.manual_seed(4)
+    hidden = torch.randn(3, 7, 6, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(23, 6, dtype=torch.float64, requires_grad=True)
+    targets = torch.randint(0, 23, (3, 7))
+    targets[:, ::2] = IGNORE_INDEX
+    token_logprobs(hidden, weight, targets, chunk_size=2).sum().backward()
+    got = (hidden.grad.clone(), weight.grad.clone())
+    hidden.grad = weight.grad = None
+    naive_token_logprobs(hidden, weight, targets).sum().backward()
+    assert_close(got[0], hidden.grad, rtol=1e-9, atol=1e-12)
+    assert_close(got[1], weight.grad, rtol=1e-9, atol=1e-12)
+
+
+def test_no_full_logits_are_materialised(monkeypatch):
+    # Every (rows, vocab) matmul in the function covers at most one chunk of positions.
+    seen = []
+    original = torch.Tensor.__matmul__
+
+    def spy(a, b):
+        out = original(a, b)
+        seen.append(tuple(out.shape))
+        return out
+
+    monkeypatch.setattr(torch.Tensor, "__matmul__", spy)
+    hidden = torch.randn(4, 10, 8, requires_grad=True)
+    weight = torch.randn(100, 8)
+    token_logprobs(hidden, weight, torch.randint(0, 100, (4, 10)), chunk_size=6).sum().backward()
+    logit_shapes = [shape for shape in seen if shape[-1] == 100]
+    assert logit_shapes and all(shape[0] <= 6 for shape in logit_shapes)
