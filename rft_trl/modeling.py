@@ -107,7 +107,11 @@ def forward_token_logprobs(
         )
 
     handle = decoder.register_forward_hook(hook)
-    guard = keep_4bit_weights_trainable(model) if weight.device.type == "cpu" else contextlib.nullcontext()
+    guard = (
+        keep_4bit_weights_trainable(model)
+        if weight.device.type == "cpu"
+        else contextlib.nullcontext()
+    )
     try:
         with guard:
             model(**model_inputs(batch), use_cache=False, logits_to_keep=1)
