@@ -1,0 +1,384 @@
+"""Evidence: does RFT beat SFT? The demo pipeline across seeds, with label and loss ablations.
+
+    python benchmarks/evidence.py run --seeds 0 1 2 3 4 --results benchmarks/results/evidence.jsonl
+    python benchmarks/evidence.py summary --results benchmarks/results/evidence.jsonl
+
+`run` is resumable: every (seed, variant) is one chunk whose result is appended to the JSONL file
+as soon as it finishes, and chunks already in the file are skipped. The base model and SHAD's
+labels are cached on disk (per seed), so an interrupted run loses at most one training run.
+Run it in the background, e.g. `nohup nice python benchmarks/evidence.py run ... &`.
+
+Variants (all from the same base, same LoRA budget, same data order):
+    sft            TRL SFTTrainer, token-mean NLL
+    rft            RFTTrainer, SHAD labels, tau = 3 (default)
+    rft_tau1       tau = 1
+    rft_tau10      tau = 10
+    alpha_ft       SHAD labels, fixed reasoning weight alpha = 0.75 (the paper's SHAD + alpha-FT)
+    rft_gt         ground-truth labels (upper bound: perfect labels)
+    rft_random     random labels with SHAD's boilerplate fraction
+    rft_regex      format-rule labels (the paper's Regex baseline)
+    dft            TRL SFTTrainer with loss_type="dft" (Dynamic Fine-Tuning)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+for _name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+    os.environ.setdefault(_name, "1")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+VARIANTS: dict[str, dict[str, Any]] = {
+    "sft": {"rft": False},
+    "rft": {"rft": True, "labels": "shad", "options": {"rft_temperature": 3.0}},
+    "rft_tau1": {"rft": True, "labels": "shad", "options": {"rft_temperature": 1.0}},
+    "rft_tau10": {"rft": True, "labels": "shad", "options": {"rft_temperature": 10.0}},
+    "alpha_ft": {"rft": True, "labels": "shad", "options": {"rft_reasoning_weight": 0.75}},
+    "rft_gt": {"rft": True, "labels": "gt", "options": {"rft_temperature": 3.0}},
+    "rft_random": {"rft": True, "labels": "random", "options": {"rft_temperature": 3.0}},
+    "rft_regex": {"rft": True, "labels": "regex", "options": {"rft_temperature": 3.0}},
+    "dft": {"rft": False, "loss_type": "dft"},
+}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="Run (or resume) the benchmark chunks.")
+    run.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    run.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    run.add_argument("--results", default="benchmarks/results/evidence.jsonl")
+    run.add_argument("--n-test", type=int, default=1000, help="Held-out samples per seed.")
+    run.add_argument(
+        "--loss-samples", type=int, default=200, help="Held-out samples for the group losses."
+    )
+    run.add_argument("--cache-dir", default=None, help="Base and SHAD cache (default: the demo's).")
+    run.add_argument(
+        "--threads", type=int, default=1, help="torch threads (default 1: a shared machine)."
+    )
+    run.add_argument(
+        "--quick", action="store_true", help="The demo's quick preset (smoke test of this script)."
+    )
+    run.add_argument(
+        "--fixed-base", action="store_true", help="Use the seed-0 base for every seed."
+    )
+    summary = sub.add_parser(
+        "summary", help="Print mean +- std and paired differences vs SFT as Markdown."
+    )
+    summary.add_argument("--results", default="benchmarks/results/evidence.jsonl")
+    return parser.parse_args(argv)
+
+
+# ------------------------------------------------------------------------------------------ running
+
+
+def done_chunks(path: Path) -> set[tuple[int, str]]:
+    """(seed, variant) pairs already in the results file (a torn last line is ignored)."""
+    done = set()
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            if row.get("kind") == "run":
+                done.add((row["seed"], row["variant"]))
+    return done
+
+
+def append(path: Path, row: dict[str, Any]) -> None:
+    """Append one JSON line and flush it to disk (so a crash never loses a finished chunk)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        handle.write(json.dumps(row, default=float) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+class SeedContext:
+    """Everything the variants of one seed share: base, data, SHAD labels and label quality."""
+
+    def __init__(self, seed: int, args: argparse.Namespace) -> None:
+        from dataclasses import replace
+
+        from rft_trl.demo.base_model import get_base
+        from rft_trl.demo.data import make_data
+        from rft_trl.demo.metrics import pad_batches
+        from rft_trl.demo.pipeline import run_shad, settings_for, shad_metrics
+
+        settings = settings_for(
+            "unused", seed=seed, quick=args.quick, cache_dir=args.cache_dir, progress=False
+        )
+        if not args.fixed_base:
+            settings = replace(settings, base=replace(settings.base, seed=seed))
+        settings = replace(settings, n_test=args.n_test)
+        self.settings = settings
+        self.base = get_base(settings.base, settings.cache_dir, progress=False)
+        model, self.tokenizer = self.base.load()
+        self.splits = make_data(
+            self.tokenizer,
+            settings.n_train,
+            settings.n_test,
+            seed=seed,
+            max_tools=settings.max_tools,
+            max_length=settings.max_length,
+        )
+        started = time.perf_counter()
+        shad = run_shad(model, self.tokenizer, self.splits, settings)
+        self.shad_seconds = time.perf_counter() - started
+        self.labelled = shad.dataset
+        self.label_figures, _ = shad_metrics(self.labelled, settings.shad_threshold)
+        self.probe = shad.report.probe.share if shad.report.probe else None
+        del model
+        rows = self.splits.test.select(range(min(args.loss_samples, len(self.splits.test))))
+        self.loss_batches = pad_batches(
+            [
+                {"input_ids": i, "labels": lab, "gt_class": g}
+                for i, lab, g in zip(
+                    rows["input_ids"], rows["labels"], rows["gt_class"], strict=True
+                )
+            ],
+            self.tokenizer.pad_token_id,
+        )
+        self.curve_batches = self.loss_batches[: max(1, settings.curve_samples // 8)]
+        self.max_new_tokens = (
+            max(
+                len(self.tokenizer(s.first_response)["input_ids"]) for s in self.splits.test_samples
+            )
+            + 16
+        )
+
+    def labels_for(self, kind: str, seed: int):
+        """The training rows with `token_class` from SHAD, ground truth, random or format rules; and their quality."""
+        from rft_trl.demo import baselines
+        from rft_trl.demo.metrics import flat, label_quality
+        from rft_trl.synthetic.alignment import token_texts
+
+        data = self.labelled
+        if kind == "gt":
+            classes = baselines.ground_truth_labels(data["gt_class"])
+        elif kind == "random":
+            classes = baselines.random_labels(
+                data["labels"], self.label_figures["boilerplate_fraction"], seed
+            )
+        elif kind == "regex":
+            classes = baselines.regex_labels(
+                data["input_ids"], data["labels"], token_texts(self.tokenizer)
+            )
+        else:
+            classes = None
+        if classes is not None:
+            data = data.remove_columns("token_class").add_column("token_class", classes)
+        predicted, truth = flat(data["token_class"], np.int64), flat(data["gt_class"], np.int64)
+        in_loss = truth != -100
+        return data, label_quality(predicted[in_loss], truth[in_loss])
+
+
+def run_chunk(ctx: SeedContext, seed: int, variant: str) -> dict[str, Any]:
+    """Train and evaluate one variant of one seed."""
+    from rft_trl.demo.data import training_columns
+    from rft_trl.demo.generation import generate_responses, score
+    from rft_trl.demo.metrics import group_losses
+    from rft_trl.demo.training import train
+
+    spec = VARIANTS[variant]
+    data, quality = ctx.labels_for(spec.get("labels", "shad"), seed)
+    started = time.perf_counter()
+    run = train(
+        variant,
+        str(ctx.base.path),
+        ctx.tokenizer,
+        training_columns(data, with_classes=spec["rft"]),
+        ctx.curve_batches,
+        ctx.settings.budget,
+        rft=spec["rft"],
+        loss_type=spec.get("loss_type", "nll"),
+        rft_options=spec.get("options"),
+        progress=False,
+    )
+    train_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    responses = generate_responses(
+        run.model,
+        ctx.tokenizer,
+        ctx.splits.test_samples,
+        max_new_tokens=ctx.max_new_tokens,
+        progress=False,
+    )
+    evaluation = score(ctx.splits.test_samples, responses)
+    losses = group_losses(run.model, ctx.loss_batches)
+    return {
+        "kind": "run",
+        "seed": seed,
+        "variant": variant,
+        "exact_match": evaluation["exact_match"],
+        "format_valid": evaluation["format_valid"],
+        "evaluation": evaluation,
+        "heldout_boilerplate_loss": losses["boilerplate_loss"],
+        "heldout_reasoning_loss": losses["reasoning_loss"],
+        "label_quality": quality if spec["rft"] else None,
+        "curve": run.curve,
+        "train_seconds": train_seconds,
+        "eval_seconds": time.perf_counter() - started,
+        "n_test": len(ctx.splits.test_samples),
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    from datasets import disable_progress_bars
+    from transformers.utils import logging as hf_logging
+
+    from rft_trl.demo.pipeline import versions
+
+    torch.set_num_threads(args.threads)
+    disable_progress_bars()
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    path = Path(args.results)
+    done = done_chunks(path)
+    for seed in args.seeds:
+        todo = [v for v in args.variants if (seed, v) not in done]
+        if not todo:
+            continue
+        started = time.perf_counter()
+        ctx = SeedContext(seed, args)
+        append(
+            path,
+            {
+                "kind": "seed",
+                "seed": seed,
+                "shad": ctx.label_figures,
+                "probe_share": ctx.probe,
+                "shad_seconds": ctx.shad_seconds,
+                "setup_seconds": time.perf_counter() - started,
+                "base": ctx.base.path.name,
+                "settings": {
+                    "n_train": ctx.settings.n_train,
+                    "n_test": ctx.settings.n_test,
+                    "budget": ctx.settings.budget.__dict__,
+                    "quick": args.quick,
+                },
+                "versions": versions(),
+            },
+        )
+        for variant in todo:
+            t0 = time.perf_counter()
+            row = run_chunk(ctx, seed, variant)
+            append(path, row)
+            print(
+                f"seed {seed} {variant:11s} exact {100 * row['exact_match']:5.1f}%  format {100 * row['format_valid']:5.1f}%  "
+                f"loss b/r {row['heldout_boilerplate_loss']:.3f}/{row['heldout_reasoning_loss']:.3f}  "
+                f"({time.perf_counter() - t0:.0f} s)",
+                flush=True,
+            )
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ summary
+
+
+def _mean_std(values: list[float]) -> str:
+    if not values:
+        return "-"
+    mean = float(np.mean(values))
+    std = float(np.std(values, ddof=1)) if len(values) > 1 else float("nan")
+    return f"{mean:.2f} ± {std:.2f}" if not math.isnan(std) else f"{mean:.2f}"
+
+
+def summary_markdown(rows: list[dict[str, Any]]) -> str:
+    """Mean ± std over seeds and paired differences vs SFT (same seed), as Markdown tables."""
+    runs = [r for r in rows if r.get("kind") == "run"]
+    seeds_rows = [r for r in rows if r.get("kind") == "seed"]
+    by = {(r["seed"], r["variant"]): r for r in runs}
+    seeds = sorted({r["seed"] for r in runs})
+    lines = [
+        f"Seeds: {seeds}; held-out samples per seed: {sorted({r['n_test'] for r in runs})}.",
+        "",
+        "| variant | exact match % | Δ EM vs SFT (paired) | seeds better | format valid % | Δ format vs SFT | "
+        "held-out loss, boilerplate | held-out loss, reasoning | label accuracy | label F1 |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for variant in VARIANTS:
+        mine = [by[(s, variant)] for s in seeds if (s, variant) in by]
+        if not mine:
+            continue
+        paired = [
+            (by[(r["seed"], variant)], by[(r["seed"], "sft")])
+            for r in mine
+            if (r["seed"], "sft") in by
+        ]
+        d_em = [100 * (a["exact_match"] - b["exact_match"]) for a, b in paired]
+        d_fv = [100 * (a["format_valid"] - b["format_valid"]) for a, b in paired]
+        better = sum(d > 0 for d in d_em)
+        quality = [r["label_quality"] for r in mine if r.get("label_quality")]
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    variant,
+                    _mean_std([100 * r["exact_match"] for r in mine]),
+                    "-" if variant == "sft" else _mean_std(d_em),
+                    "-" if variant == "sft" else f"{better}/{len(d_em)}",
+                    _mean_std([100 * r["format_valid"] for r in mine]),
+                    "-" if variant == "sft" else _mean_std(d_fv),
+                    _mean_std([r["heldout_boilerplate_loss"] for r in mine]),
+                    _mean_std([r["heldout_reasoning_loss"] for r in mine]),
+                    _mean_std([100 * q["accuracy"] for q in quality]) if quality else "-",
+                    _mean_std([q["f1"] for q in quality]) if quality else "-",
+                ]
+            )
+            + " |"
+        )
+    if seeds_rows:
+        lines += [
+            "",
+            "SHAD label quality per seed (training set, vs ground truth):",
+            "",
+            "| seed | token accuracy | precision | recall | F1 | AUROC | labelled boilerplate | true boilerplate | probe share |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for r in sorted(seeds_rows, key=lambda r: r["seed"]):
+            s = r["shad"]
+            lines.append(
+                f"| {r['seed']} | {100 * s['shad_token_accuracy']:.1f}% | {s['shad_reasoning_precision']:.3f} | "
+                f"{s['shad_reasoning_recall']:.3f} | {s['shad_reasoning_f1']:.3f} | {s['shad_auroc']:.3f} | "
+                f"{100 * s['boilerplate_fraction']:.1f}% | {100 * s['true_boilerplate_fraction']:.1f}% | "
+                f"{100 * (r['probe_share'] or 0):.1f}% |"
+            )
+    return "\n".join(lines)
+
+
+def summary(args: argparse.Namespace) -> int:
+    path = Path(args.results)
+    if not path.exists():
+        print(
+            f"evidence: no results at {path}; run `python benchmarks/evidence.py run` first.",
+            file=sys.stderr,
+        )
+        return 2
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            continue
+    print(summary_markdown(rows))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    return run(args) if args.command == "run" else summary(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,371 @@
+"""A competent tiny base model, built hub-free: tokenizer, same-world pretraining, and a disk cache.
+
+SHAD needs a base that already reads its input but does not know the agent response template
+(SPEC §2.1, FINDINGS.md). A random tiny Llama labels almost everything boilerplate, so the demo
+pretrains one on `rft_trl.synthetic.pretrain_text` first. The result is cached under the
+recipe's hash; a changed recipe builds a new base, a corrupt cache entry is rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import random
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    GenerationConfig,
+    LlamaConfig,
+    LlamaForCausalLM,
+    PreTrainedTokenizerBase,
+)
+
+from rft_trl.synthetic import IGNORE_INDEX, generate_samples, train_tokenizer
+from rft_trl.synthetic.model import default_cache_dir
+from rft_trl.synthetic.pretrain_text import CALL_FORMS, TextDocument, pretraining_items
+from rft_trl.synthetic.tokenizer import corpus_text
+
+# Bump when the build changes in a way the recipe fields do not capture.
+BUILD_VERSION = 1
+META_FILE = "demo_base.json"
+WEIGHTS_FILE = "model.safetensors"
+
+
+@dataclass(frozen=True)
+class BaseRecipe:
+    """Everything that determines the demo's base model (docs/demo.md explains each choice)."""
+
+    seed: int = 0
+    vocab_size: int = 2048
+    # agent-corpus samples and pretraining documents the BPE is trained on
+    tokenizer_samples: int = 1000
+    hidden_size: int = 128
+    num_hidden_layers: int = 4
+    num_attention_heads: int = 4
+    intermediate_size: int = 384
+    pretrain_steps: int = 200
+    batch_size: int = 16
+    block_size: int = 256
+    learning_rate: float = 3e-3
+    warmup_steps: int = 20
+    weight_decay: float = 0.01
+    # share of pretraining documents in chat form (pretrain_text.chat_document)
+    chat_rate: float = 0.2
+    # share of plain documents that list tool schemas first (long, and they slow copy learning)
+    schema_rate: float = 0.0
+    # how calls are written: all six non-agent forms
+    call_forms: tuple[str, ...] = CALL_FORMS
+    # share of plain documents that repeat the request verbatim
+    echo_rate: float = 0.0
+    # one matrix for input and output embeddings
+    tie_embeddings: bool = False
+    # loss only on what follows a request (calls, results, summaries), not on the request itself
+    answer_only_loss: bool = False
+
+    def fingerprint(self) -> str:
+        """Hash of the recipe, the build version and what the text generators produce."""
+        payload = {"recipe": asdict(self), "build": BUILD_VERSION, "text": _generator_fingerprint()}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _generator_fingerprint() -> str:
+    # A change to the world, the corpus or the pretraining text must give a new base.
+    items = [
+        [item.context, item.answer] if isinstance(item, TextDocument) else item
+        for item in pretraining_items(6, 0, chat_rate=0.5, forms=CALL_FORMS, echo_rate=0.5)
+    ]
+    samples = [s.messages for s in generate_samples(4, "mixed", 0, split="fingerprint")]
+    return hashlib.sha256(json.dumps([items, samples]).encode()).hexdigest()
+
+
+@dataclass
+class BaseModel:
+    """A built or loaded base: where it lives, whether this call built it, and what happened."""
+
+    path: Path
+    recipe: BaseRecipe
+    built: bool
+    seconds: float
+    message: str
+    pretrain_loss: list[float]
+
+    def load(self):
+        """(model, tokenizer) from `path`, in fp32."""
+        tokenizer = AutoTokenizer.from_pretrained(self.path)
+        model = AutoModelForCausalLM.from_pretrained(self.path, dtype=torch.float32)
+        return model, tokenizer
+
+
+# ----------------------------------------------------------------------------- building
+
+
+def build_tokenizer(recipe: BaseRecipe) -> PreTrainedTokenizerBase:
+    """Byte-level BPE trained on agent-corpus text and on the pretraining text."""
+
+    def texts() -> Iterator[str]:
+        yield from corpus_text(recipe.tokenizer_samples, recipe.seed)
+        for item in pretraining_items(
+            recipe.tokenizer_samples, recipe.seed, forms=recipe.call_forms
+        ):
+            if isinstance(item, TextDocument):
+                yield item.text
+            else:
+                yield from (message["content"] for message in item)
+
+    return train_tokenizer(texts(), vocab_size=recipe.vocab_size)
+
+
+def build_model(tokenizer: PreTrainedTokenizerBase, recipe: BaseRecipe) -> LlamaForCausalLM:
+    """The untrained Llama of `recipe` (seeded), sized for `tokenizer`."""
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=recipe.hidden_size,
+        num_hidden_layers=recipe.num_hidden_layers,
+        num_attention_heads=recipe.num_attention_heads,
+        num_key_value_heads=recipe.num_attention_heads,
+        intermediate_size=recipe.intermediate_size,
+        max_position_embeddings=2048,
+        # Tied input/output embeddings make "copy this token from the prompt" a short path
+        # (Llama 3.2 1B/3B tie them too).
+        tie_word_embeddings=recipe.tie_embeddings,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(recipe.seed)
+        model = LlamaForCausalLM(config)
+    model.generation_config = GenerationConfig(
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    return model
+
+
+def encode(
+    tokenizer: PreTrainedTokenizerBase, item: TextDocument | list[dict[str, str]], answer_only: bool
+) -> tuple[list[int], list[int]]:
+    """Token ids and LM labels of one document; with `answer_only`, the context (request) is not in the loss."""
+    if isinstance(item, TextDocument):
+        context = tokenizer(item.context + "\n")["input_ids"]
+        answer = tokenizer(item.answer, add_special_tokens=False)["input_ids"] + [
+            tokenizer.eos_token_id
+        ]
+        ids = context + answer
+        labels = ([IGNORE_INDEX] * len(context) if answer_only else context) + answer
+        return ids, labels
+    out = tokenizer.apply_chat_template(
+        item, tokenize=True, return_dict=True, return_assistant_tokens_mask=True
+    )
+    ids = list(out["input_ids"])
+    if not answer_only:
+        return ids, ids
+    return ids, [t if m else IGNORE_INDEX for t, m in zip(ids, out["assistant_masks"], strict=True)]
+
+
+def pretraining_blocks(
+    tokenizer: PreTrainedTokenizerBase, recipe: BaseRecipe
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(steps x batch, block_size) input and label blocks cut from a stream of pretraining documents."""
+    needed = recipe.pretrain_steps * recipe.batch_size * recipe.block_size
+    stream: list[int] = []
+    targets: list[int] = []
+    chunk, start = 512, 0
+    while len(stream) < needed + recipe.block_size:
+        items = pretraining_items(
+            chunk,
+            recipe.seed,
+            chat_rate=recipe.chat_rate,
+            schema_rate=recipe.schema_rate,
+            forms=recipe.call_forms,
+            echo_rate=recipe.echo_rate,
+        )
+        # pretraining_items is prefix-stable in n; skip what the stream already holds
+        for i, item in enumerate(items):
+            if i >= start:
+                ids, labels = encode(tokenizer, item, recipe.answer_only_loss)
+                stream.extend(ids)
+                targets.extend(labels)
+        start, chunk = chunk, chunk * 2
+    n_blocks = recipe.pretrain_steps * recipe.batch_size
+    size = n_blocks * recipe.block_size
+    shape = (n_blocks, recipe.block_size)
+    return (
+        torch.tensor(stream[:size], dtype=torch.long).view(shape),
+        torch.tensor(targets[:size], dtype=torch.long).view(shape),
+    )
+
+
+def _lr_at(step: int, recipe: BaseRecipe) -> float:
+    if step < recipe.warmup_steps:
+        return recipe.learning_rate * (step + 1) / recipe.warmup_steps
+    progress = (step - recipe.warmup_steps) / max(1, recipe.pretrain_steps - recipe.warmup_steps)
+    return recipe.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def lm_loss(model, input_ids: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean next-token loss over the labelled positions (0 when a batch has none, never NaN)."""
+    logits = model(input_ids=input_ids).logits[:, :-1]
+    targets = labels[:, 1:]
+    losses = torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]).float(),
+        targets.reshape(-1),
+        ignore_index=IGNORE_INDEX,
+        reduction="sum",
+    )
+    return losses / (targets != IGNORE_INDEX).sum().clamp(min=1)
+
+
+def pretrain(
+    model, blocks: tuple[torch.Tensor, torch.Tensor], recipe: BaseRecipe, progress: bool = True
+) -> list[float]:
+    """Full-parameter causal-LM training on the blocks (seeded, AdamW, warmup + cosine); the loss per step."""
+    inputs, labels = blocks
+    generator = torch.Generator().manual_seed(recipe.seed)
+    order = torch.randperm(len(inputs), generator=generator)
+    optimizer = torch.optim.AdamW(
+        model.parameters(),
+        lr=recipe.learning_rate,
+        weight_decay=recipe.weight_decay,
+        betas=(0.9, 0.95),
+    )
+    model.train()
+    losses: list[float] = []
+    bar = tqdm(range(recipe.pretrain_steps), desc="Pretraining the base", disable=not progress)
+    for step in bar:
+        rows = order[step * recipe.batch_size : (step + 1) * recipe.batch_size]
+        for group in optimizer.param_groups:
+            group["lr"] = _lr_at(step, recipe)
+        loss = lm_loss(model, inputs[rows], labels[rows])
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(float(loss.detach()))
+        if step % 10 == 0:
+            bar.set_postfix(loss=f"{losses[-1]:.3f}")
+    model.eval()
+    return losses
+
+
+def save_base(path: Path, recipe: BaseRecipe, progress: bool = True) -> list[float]:
+    """Build the tokenizer, pretrain the model and save both (with the recipe metadata) to `path`."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(recipe.seed)
+        random.seed(recipe.seed)
+        tokenizer = build_tokenizer(recipe)
+        model = build_model(tokenizer, recipe)
+        blocks = pretraining_blocks(tokenizer, recipe)
+        losses = pretrain(model, blocks, recipe, progress)
+    path.mkdir(parents=True, exist_ok=True)
+    tokenizer.save_pretrained(path)
+    model.save_pretrained(path)
+    meta = {
+        "fingerprint": recipe.fingerprint(),
+        "recipe": asdict(recipe),
+        "weights_sha256": _sha256(path / WEIGHTS_FILE),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "pretrain_loss": losses,
+    }
+    (path / META_FILE).write_text(json.dumps(meta, indent=2))
+    return losses
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# ----------------------------------------------------------------------------- cache
+
+
+def cache_problem(path: Path, fingerprint: str) -> str | None:
+    """Why the cache entry at `path` cannot be used (None when it is complete and intact)."""
+    if not path.exists():
+        return "not built yet"
+    try:
+        meta = json.loads((path / META_FILE).read_text())
+    except (OSError, ValueError) as error:
+        return f"its metadata is unreadable ({type(error).__name__})"
+    if meta.get("fingerprint") != fingerprint:
+        return "it was built from another recipe"
+    weights = path / WEIGHTS_FILE
+    if not weights.exists():
+        return f"{WEIGHTS_FILE} is missing"
+    if _sha256(weights) != meta.get("weights_sha256"):
+        return f"{WEIGHTS_FILE} does not match its recorded checksum (corrupt or modified)"
+    if not (path / "tokenizer.json").exists():
+        return "tokenizer.json is missing"
+    return None
+
+
+def base_path(recipe: BaseRecipe, cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Where the base of `recipe` is cached: <cache>/demo-base-<fingerprint>."""
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    return root / f"demo-base-{recipe.fingerprint()}"
+
+
+def get_base(
+    recipe: BaseRecipe | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    *,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> BaseModel:
+    """The cached base of `recipe`, built (and cached) first when missing, stale or corrupt."""
+    recipe = recipe or BaseRecipe()
+    started = time.perf_counter()
+    fingerprint = recipe.fingerprint()
+    target = base_path(recipe, cache_dir)
+    problem = cache_problem(target, fingerprint)
+    if problem is None:
+        meta = json.loads((target / META_FILE).read_text())
+        message = f"Base model: cached at {target}"
+        log(message)
+        return BaseModel(
+            target, recipe, False, time.perf_counter() - started, message, meta["pretrain_loss"]
+        )
+    message = f"Base model: building {target.name} ({problem}; a few minutes on 2 CPU cores)"
+    if problem != "not built yet":
+        message = f"Base model: the cache at {target} cannot be used: {problem}. Rebuilding it."
+    log(message)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Build beside the target and rename, so a concurrent or interrupted build never leaves half a base.
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        losses = save_base(staging, recipe, progress)
+        if target.exists():
+            shutil.rmtree(target, ignore_errors=True)
+        try:
+            staging.rename(target)
+        except OSError:
+            if cache_problem(target, fingerprint) is not None:  # nobody else won the race
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return BaseModel(target, recipe, True, time.perf_counter() - started, message, losses)
+
+
+def with_overrides(recipe: BaseRecipe, **overrides) -> BaseRecipe:
+    """`recipe` with some fields replaced (unknown names fail with the list of fields)."""
+    unknown = set(overrides) - set(asdict(recipe))
+    if unknown:
+        raise ValueError(
+            f"unknown base recipe fields {sorted(unknown)}; use {sorted(asdict(recipe))}"
+        )
+    return replace(recipe, **overrides)

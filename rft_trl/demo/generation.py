@@ -1,0 +1,82 @@
+"""Greedy generation of the first assistant turn for held-out prompts, scored with the corpus evaluator."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from tqdm.auto import tqdm
+from transformers import PreTrainedTokenizerBase
+
+from rft_trl.synthetic import Sample, evaluate, evaluate_response
+
+
+@torch.no_grad()
+def generate_responses(
+    model,
+    tokenizer: PreTrainedTokenizerBase,
+    samples: Sequence[Sample],
+    *,
+    max_new_tokens: int,
+    batch_size: int = 32,
+    desc: str = "Generating",
+    progress: bool = True,
+) -> list[str]:
+    """Greedy completions (stopping at the end-of-turn token) of each sample's prompt, in order."""
+    model.eval()
+    prompts = [
+        tokenizer.apply_chat_template(s.prompt_messages, tokenize=False, add_generation_prompt=True)
+        for s in samples
+    ]
+    # Batches of similar length waste less compute on padding.
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    responses: dict[int, str] = {}
+    previous_side = tokenizer.padding_side
+    tokenizer.padding_side = "left"
+    try:
+        for start in tqdm(range(0, len(order), batch_size), desc=desc, disable=not progress):
+            index = order[start : start + batch_size]
+            batch = tokenizer(
+                [prompts[i] for i in index],
+                return_tensors="pt",
+                padding=True,
+                add_special_tokens=False,
+            )
+            output = model.generate(
+                **batch,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                eos_token_id=tokenizer.eos_token_id,
+                pad_token_id=tokenizer.pad_token_id,
+            )
+            new = output[:, batch["input_ids"].shape[1] :]
+            for i, ids in zip(index, new, strict=True):
+                responses[i] = tokenizer.decode(ids, skip_special_tokens=True)
+    finally:
+        tokenizer.padding_side = previous_side
+    return [responses[i] for i in range(len(samples))]
+
+
+def score(samples: Sequence[Sample], responses: Sequence[str]) -> dict[str, float]:
+    """Exact match and format validity overall and per family (the corpus evaluator)."""
+    return evaluate(samples, responses)
+
+
+def examples(
+    samples: Sequence[Sample], responses: Sequence[str], n: int
+) -> list[dict[str, object]]:
+    """The first `n` held-out samples with their reference, the response and its score (for the report)."""
+    out = []
+    for sample, text in list(zip(samples, responses, strict=True))[:n]:
+        result = evaluate_response(sample, text)
+        out.append(
+            {
+                "family": sample.family,
+                "request": next(m["content"] for m in sample.messages if m["role"] == "user"),
+                "reference": sample.first_response,
+                "response": text,
+                "exact_match": result.exact_match,
+                "format_valid": result.format_valid,
+            }
+        )
+    return out

@@ -1,0 +1,112 @@
+"""The demo's base model: same-world pretraining text without agent templates, and a recipe-keyed, self-healing cache."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from rft_trl.demo.base_model import META_FILE, WEIGHTS_FILE, BaseRecipe, cache_problem, get_base
+from rft_trl.synthetic import ToolCall
+from rft_trl.synthetic.pretrain_text import (
+    BASIC_FORMS,
+    CALL_FORMS,
+    FORBIDDEN,
+    TextDocument,
+    check_document,
+    pretraining_items,
+    render_call,
+)
+
+# A base small enough to build in a few seconds: the cache logic does not depend on its size.
+TINY = BaseRecipe(
+    vocab_size=300,
+    tokenizer_samples=40,
+    hidden_size=32,
+    num_hidden_layers=1,
+    num_attention_heads=2,
+    intermediate_size=64,
+    pretrain_steps=2,
+    batch_size=2,
+    block_size=32,
+    warmup_steps=1,
+)
+
+
+def test_pretraining_text_never_contains_an_agent_template():
+    items = list(pretraining_items(200, seed=3, chat_rate=0.5, forms=CALL_FORMS))
+    texts = [
+        item.text if isinstance(item, TextDocument) else "\n".join(m["content"] for m in item)
+        for item in items
+    ]
+    assert any(isinstance(item, list) for item in items) and any(
+        isinstance(item, TextDocument) for item in items
+    )
+    for text in texts:
+        for marker in FORBIDDEN:
+            assert marker not in text
+    with pytest.raises(ValueError, match="Thought:"):
+        check_document("Thought: I should call get_weather")
+
+
+def test_every_call_form_carries_the_values():
+    call = ToolCall("get_weather", {"city": "New York", "days": 3})
+    for form in CALL_FORMS:
+        text = render_call(call, form)
+        assert "get_weather" in text and "New York" in text and "3" in text
+    with pytest.raises(ValueError, match="form="):
+        render_call(call, "yaml")
+
+
+def test_pretraining_items_are_deterministic_and_prefix_stable():
+    first = list(pretraining_items(30, seed=1, chat_rate=0.5))
+    assert first == list(pretraining_items(30, seed=1, chat_rate=0.5))
+    assert list(pretraining_items(10, seed=1, chat_rate=0.5)) == first[:10]
+    assert first != list(pretraining_items(30, seed=2, chat_rate=0.5))
+
+
+def test_fingerprint_follows_the_recipe():
+    assert TINY.fingerprint() == replace(TINY).fingerprint()
+    assert TINY.fingerprint() != replace(TINY, pretrain_steps=3).fingerprint()
+    assert TINY.fingerprint() != replace(TINY, call_forms=BASIC_FORMS).fingerprint()
+
+
+def test_cache_is_reused_rebuilt_on_recipe_change_and_healed_when_corrupt(
+    tmp_path, single_thread_torch
+):
+    messages: list[str] = []
+    first = get_base(TINY, tmp_path, progress=False, log=messages.append)
+    assert first.built and cache_problem(first.path, TINY.fingerprint()) is None
+    meta = json.loads((first.path / META_FILE).read_text())
+    assert meta["recipe"]["pretrain_steps"] == 2 and len(meta["pretrain_loss"]) == 2
+
+    again = get_base(TINY, tmp_path, progress=False, log=messages.append)
+    assert not again.built and again.path == first.path
+    assert "cached" in messages[-1]
+
+    changed = replace(TINY, pretrain_steps=3)
+    rebuilt = get_base(changed, tmp_path, progress=False, log=messages.append)
+    assert rebuilt.built and rebuilt.path != first.path
+    assert len(rebuilt.pretrain_loss) == 3
+
+    weights = first.path / WEIGHTS_FILE
+    weights.write_bytes(weights.read_bytes()[:-16] + b"\0" * 16)
+    assert "checksum" in cache_problem(first.path, TINY.fingerprint())
+    healed = get_base(TINY, tmp_path, progress=False, log=messages.append)
+    assert healed.built and "Rebuilding" in messages[-1] and "checksum" in messages[-1]
+    assert cache_problem(healed.path, TINY.fingerprint()) is None
+
+    (healed.path / META_FILE).write_text("{not json")
+    assert "unreadable" in cache_problem(healed.path, TINY.fingerprint())
+    model, tokenizer = get_base(TINY, tmp_path, progress=False, log=messages.append).load()
+    assert model.config.hidden_size == 32 and tokenizer.eos_token == "<|end|>"
+
+
+def test_build_is_deterministic_by_seed(tmp_path, single_thread_torch):
+    a = get_base(TINY, tmp_path / "a", progress=False, log=lambda _: None)
+    b = get_base(TINY, tmp_path / "b", progress=False, log=lambda _: None)
+    c = get_base(replace(TINY, seed=1), tmp_path / "c", progress=False, log=lambda _: None)
+    read = lambda base: json.loads((base.path / META_FILE).read_text())["weights_sha256"]  # noqa: E731
+    assert read(a) == read(b)
+    assert read(a) != read(c)
