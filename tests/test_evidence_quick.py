@@ -1,0 +1,82 @@
+"""`benchmarks/evidence.py run --quick` and `summary` run end to end and resume (breakage only: no result is asserted)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "benchmarks" / "evidence.py"
+
+
+def _evidence(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+    }
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_quick_run_writes_one_row_per_variant_then_resumes_and_summarises(tmp_path):
+    results = tmp_path / "evidence.jsonl"
+    run_args = [
+        "run",
+        "--quick",
+        "--seeds",
+        "0",
+        "--variants",
+        "sft",
+        "rft",
+        "rft_gt",
+        "--n-test",
+        "8",
+        "--loss-samples",
+        "4",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--results",
+        str(results),
+    ]
+    first = _evidence(*run_args, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-4000:]
+    rows = [json.loads(line) for line in results.read_text().splitlines()]
+    runs = [r for r in rows if r["kind"] == "run"]
+    assert [r["variant"] for r in runs] == ["sft", "rft", "rft_gt"]
+    assert [r["kind"] for r in rows].count("seed") == 1
+    for row in runs:
+        assert 0.0 <= row["exact_match"] <= 1.0 and 0.0 <= row["format_valid"] <= 1.0
+        assert row["heldout_reasoning_loss"] > 0 and row["heldout_boilerplate_loss"] > 0
+        assert row["n_test"] == 8
+    # ground-truth labels agree with ground truth; SFT has no labels
+    by_variant = {r["variant"]: r for r in runs}
+    assert by_variant["rft_gt"]["label_quality"]["accuracy"] == 1.0
+    assert by_variant["sft"]["label_quality"] is None
+
+    again = _evidence(*run_args, cwd=tmp_path)  # every chunk is done: nothing is rerun
+    assert again.returncode == 0, again.stderr[-4000:]
+    assert results.read_text().count("\n") == len(rows)
+
+    summary = _evidence("summary", "--results", str(results), cwd=tmp_path)
+    assert summary.returncode == 0, summary.stderr[-4000:]
+    table = summary.stdout
+    assert "| variant | exact match %" in table
+    assert all(f"| {v} |" in table for v in ("sft", "rft", "rft_gt"))
+    assert "SHAD label quality per seed" in table
+
+
+def test_summary_without_results_says_what_to_run(tmp_path):
+    proc = _evidence("summary", "--results", str(tmp_path / "missing.jsonl"), cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "no results" in proc.stderr and "evidence.py run" in proc.stderr
