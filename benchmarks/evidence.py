@@ -297,7 +297,8 @@ def _mean_std(values: list[float]) -> str:
 def summary_markdown(rows: list[dict[str, Any]]) -> str:
     """Mean ± std over seeds and paired differences vs SFT (same seed), as Markdown tables."""
     runs = [r for r in rows if r.get("kind") == "run"]
-    seeds_rows = [r for r in rows if r.get("kind") == "seed"]
+    # a resumed run appends its seed's row again: keep the latest per seed
+    seeds_rows = list({r["seed"]: r for r in rows if r.get("kind") == "seed"}.values())
     by = {(r["seed"], r["variant"]): r for r in runs}
     seeds = sorted({r["seed"] for r in runs})
     lines = [
