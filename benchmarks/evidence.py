@@ -286,12 +286,12 @@ def run(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------------ summary
 
 
-def _mean_std(values: list[float]) -> str:
+def _mean_std(values: list[float], digits: int = 2) -> str:
     if not values:
         return "-"
     mean = float(np.mean(values))
     std = float(np.std(values, ddof=1)) if len(values) > 1 else float("nan")
-    return f"{mean:.2f} ± {std:.2f}" if not math.isnan(std) else f"{mean:.2f}"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}" if not math.isnan(std) else f"{mean:.{digits}f}"
 
 
 def summary_markdown(rows: list[dict[str, Any]]) -> str:
@@ -305,8 +305,8 @@ def summary_markdown(rows: list[dict[str, Any]]) -> str:
         f"Seeds: {seeds}; held-out samples per seed: {sorted({r['n_test'] for r in runs})}.",
         "",
         "| variant | exact match % | Δ EM vs SFT (paired) | seeds better | format valid % | Δ format vs SFT | "
-        "held-out loss, boilerplate | held-out loss, reasoning | label accuracy | label F1 |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "held-out loss, boilerplate | held-out loss, reasoning | Δ reasoning loss vs SFT | label accuracy | label F1 |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for variant in VARIANTS:
         mine = [by[(s, variant)] for s in seeds if (s, variant) in by]
@@ -319,6 +319,7 @@ def summary_markdown(rows: list[dict[str, Any]]) -> str:
         ]
         d_em = [100 * (a["exact_match"] - b["exact_match"]) for a, b in paired]
         d_fv = [100 * (a["format_valid"] - b["format_valid"]) for a, b in paired]
+        d_rl = [a["heldout_reasoning_loss"] - b["heldout_reasoning_loss"] for a, b in paired]
         better = sum(d > 0 for d in d_em)
         quality = [r["label_quality"] for r in mine if r.get("label_quality")]
         lines.append(
@@ -333,6 +334,7 @@ def summary_markdown(rows: list[dict[str, Any]]) -> str:
                     "-" if variant == "sft" else _mean_std(d_fv),
                     _mean_std([r["heldout_boilerplate_loss"] for r in mine]),
                     _mean_std([r["heldout_reasoning_loss"] for r in mine]),
+                    "-" if variant == "sft" else _mean_std(d_rl, digits=3),
                     _mean_std([100 * q["accuracy"] for q in quality]) if quality else "-",
                     _mean_std([q["f1"] for q in quality]) if quality else "-",
                 ]
