@@ -133,10 +133,10 @@ def dataset(n: int, size: ModelSize, seed: int = 0, *, with_classes: bool = True
 
 def build_model(size: ModelSize, seed: int = 0):
     """A randomly initialised fp32 `LlamaForCausalLM` of `size` (SDPA attention)."""
-    from transformers import LlamaForCausalLM
+    from transformers import AutoModelForCausalLM
 
     torch.manual_seed(seed)
-    return LlamaForCausalLM._from_config(size.config(), attn_implementation="sdpa")
+    return AutoModelForCausalLM.from_config(size.config(), attn_implementation="sdpa")
 
 
 def checkpoint_dir(size: ModelSize, root: str | None = None, seed: int = 0) -> str:

@@ -37,7 +37,14 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from datasets import Dataset, disable_progress_bars  # noqa: E402
 
-CATEGORY_ORDER = ("tool_name", "argument_value", "purpose", "stock_phrase", "format", "template")
+# The label-quality metrics are the demo's (one implementation for the demo, evidence and this).
+from rft_trl.demo.metrics import (  # noqa: E402
+    CATEGORY_ORDER,
+    auroc,  # noqa: F401  (part of this module's interface, see tests)
+    flat,
+    per_category,
+)
+from rft_trl.demo.metrics import label_quality as classification  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -194,64 +201,6 @@ def probe_rise(
 
 
 # ------------------------------------------------------------------------------------------ metrics
-
-
-def auroc(score: np.ndarray, positive: np.ndarray) -> float:
-    """Area under the ROC curve (Mann-Whitney with average ranks for ties)."""
-    pos = int(positive.sum())
-    neg = len(positive) - pos
-    if pos == 0 or neg == 0:
-        return float("nan")
-    order = np.argsort(score, kind="mergesort")
-    sorted_scores = score[order]
-    ranks = np.empty(len(score))
-    i = 0
-    while i < len(score):
-        j = i
-        while j + 1 < len(score) and sorted_scores[j + 1] == sorted_scores[i]:
-            j += 1
-        ranks[order[i : j + 1]] = (i + j) / 2 + 1
-        i = j + 1
-    return float((ranks[positive].sum() - pos * (pos + 1) / 2) / (pos * neg))
-
-
-def classification(pred: np.ndarray, gold: np.ndarray, score: np.ndarray | None) -> dict:
-    """Reasoning-class precision/recall/F1, token accuracy, boilerplate fraction and AUROC."""
-    tp = int((pred & gold).sum())
-    fp = int((pred & ~gold).sum())
-    fn = int((~pred & gold).sum())
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    return {
-        "precision": precision,
-        "recall": recall,
-        "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
-        "accuracy": float((pred == gold).mean()),
-        "boilerplate_fraction": float(1 - pred.mean()),
-        "auroc": auroc(score, gold) if score is not None else float("nan"),
-    }
-
-
-def per_category(
-    pred: np.ndarray, gold: np.ndarray, category: np.ndarray, first: np.ndarray
-) -> dict:
-    """Share of each category's tokens given their true role; reasoning span-first and inner tokens apart."""
-    from rft_trl.synthetic import CATEGORIES
-
-    out = {}
-    for name in CATEGORY_ORDER:
-        mask = category == CATEGORIES.index(name)
-        if mask.any():
-            out[name] = float((pred[mask] == gold[mask]).mean())
-    for name, mask in (("span_first", gold & (first == 1)), ("span_inner", gold & (first == 0))):
-        if mask.any():
-            out[name] = float(pred[mask].mean())
-    return out
-
-
-def flat(column) -> np.ndarray:
-    """A list column concatenated into one float64 array."""
-    return np.concatenate([np.asarray(x, dtype=np.float64) for x in column])
 
 
 def evaluate(data: Dataset, rise: list[np.ndarray], threshold: float) -> dict:

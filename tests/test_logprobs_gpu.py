@@ -11,7 +11,7 @@ import importlib.util
 
 import pytest
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM
+from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
 
 from rft_trl.loss import (
     IGNORE_INDEX,
@@ -51,7 +51,7 @@ def tiny_llama(attn: str = "sdpa", vocab: int = 256) -> LlamaForCausalLM:
         num_key_value_heads=2,
         max_position_embeddings=256,
     )
-    return LlamaForCausalLM._from_config(config, attn_implementation=attn).to(DEVICE)
+    return AutoModelForCausalLM.from_config(config, attn_implementation=attn).to(DEVICE)
 
 
 def rows(lengths=(11, 7, 15), vocab: int = 256) -> list[tuple[torch.Tensor, torch.Tensor]]:
