@@ -7,7 +7,16 @@ from dataclasses import replace
 
 import pytest
 
-from rft_trl.demo.base_model import META_FILE, WEIGHTS_FILE, BaseRecipe, cache_problem, get_base
+from rft_trl.demo.base_model import (
+    META_FILE,
+    WEIGHTS_FILE,
+    BaseRecipe,
+    build_tokenizer,
+    cache_problem,
+    get_base,
+    pretraining_blocks,
+)
+from rft_trl.demo.data import make_data
 from rft_trl.synthetic import ToolCall
 from rft_trl.synthetic.pretrain_text import (
     BASIC_FORMS,
@@ -64,6 +73,28 @@ def test_pretraining_items_are_deterministic_and_prefix_stable():
     assert first == list(pretraining_items(30, seed=1, chat_rate=0.5))
     assert list(pretraining_items(10, seed=1, chat_rate=0.5)) == first[:10]
     assert first != list(pretraining_items(30, seed=2, chat_rate=0.5))
+
+
+def test_every_response_token_is_one_the_base_was_pretrained_on():
+    # LoRA cannot train embeddings, so a response token the base never saw would stay random.
+    recipe = replace(
+        BaseRecipe(), vocab_size=600, tokenizer_samples=200, pretrain_steps=60, batch_size=8
+    )
+    tokenizer = build_tokenizer(recipe)
+    inputs, _ = pretraining_blocks(tokenizer, recipe)
+    seen = set(inputs.flatten().tolist())
+    splits = make_data(tokenizer, 60, 1, seed=5)
+    response = {
+        t
+        for ids, labels in zip(splits.train["input_ids"], splits.train["labels"], strict=True)
+        for t, label in zip(ids, labels, strict=True)
+        if label != -100
+    }
+    assert response - seen == set()
+    # The old build (tokenizer also trained on agent text) leaves template tokens unseen.
+    old = build_tokenizer(replace(recipe, tokenizer_sees_agent_text=True))
+    old_seen = set(pretraining_blocks(old, recipe)[0].flatten().tolist())
+    assert "Thought" in old.get_vocab() and old.convert_tokens_to_ids("Thought") not in old_seen
 
 
 def test_fingerprint_follows_the_recipe():

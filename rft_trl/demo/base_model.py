@@ -48,17 +48,23 @@ class BaseRecipe:
 
     seed: int = 0
     vocab_size: int = 2048
-    # agent-corpus samples and pretraining documents the BPE is trained on
+    # pretraining documents (and, with tokenizer_sees_agent_text, agent-corpus samples) the BPE is trained on
     tokenizer_samples: int = 1000
+    # False: the BPE learns only from pretraining text, as a real LLM's tokenizer does, so every token
+    # of an agent response has an embedding the base has trained (LoRA cannot train embeddings).
+    # True (the old build): template-only tokens such as "Thought" stay random in the base.
+    tokenizer_sees_agent_text: bool = False
     hidden_size: int = 128
     num_hidden_layers: int = 4
     num_attention_heads: int = 4
     intermediate_size: int = 384
-    pretrain_steps: int = 200
-    batch_size: int = 16
-    block_size: int = 256
-    learning_rate: float = 3e-3
-    warmup_steps: int = 20
+    pretrain_steps: int = 600
+    batch_size: int = 8
+    # longer than the demo's agent samples (median ~410 tokens): positions the base never trained
+    # on are where the agent responses sit, and a tiny Llama does not extrapolate RoPE past them
+    block_size: int = 512
+    learning_rate: float = 6e-3
+    warmup_steps: int = 40
     weight_decay: float = 0.01
     # share of pretraining documents in chat form (pretrain_text.chat_document)
     chat_rate: float = 0.2
@@ -68,10 +74,10 @@ class BaseRecipe:
     call_forms: tuple[str, ...] = CALL_FORMS
     # share of plain documents that repeat the request verbatim
     echo_rate: float = 0.0
-    # one matrix for input and output embeddings
-    tie_embeddings: bool = False
+    # one matrix for input and output embeddings (a shorter path for copying a prompt token)
+    tie_embeddings: bool = True
     # loss only on what follows a request (calls, results, summaries), not on the request itself
-    answer_only_loss: bool = False
+    answer_only_loss: bool = True
 
     def fingerprint(self) -> str:
         """Hash of the recipe, the build version and what the text generators produce."""
@@ -111,12 +117,17 @@ class BaseModel:
 
 
 def build_tokenizer(recipe: BaseRecipe) -> PreTrainedTokenizerBase:
-    """Byte-level BPE trained on agent-corpus text and on the pretraining text."""
+    """Byte-level BPE trained on the pretraining text (and on agent-corpus text with `tokenizer_sees_agent_text`)."""
 
     def texts() -> Iterator[str]:
-        yield from corpus_text(recipe.tokenizer_samples, recipe.seed)
+        if recipe.tokenizer_sees_agent_text:
+            yield from corpus_text(recipe.tokenizer_samples, recipe.seed)
         for item in pretraining_items(
-            recipe.tokenizer_samples, recipe.seed, forms=recipe.call_forms
+            recipe.tokenizer_samples,
+            recipe.seed,
+            chat_rate=recipe.chat_rate,
+            schema_rate=recipe.schema_rate,
+            forms=recipe.call_forms,
         ):
             if isinstance(item, TextDocument):
                 yield item.text

@@ -42,7 +42,7 @@ class DemoSettings:
     quick: bool = False
     n_train: int = 800
     n_test: int = 300
-    max_tools: int = 4
+    max_tools: int = 2
     max_length: int = 1024
     base: BaseRecipe = field(default_factory=BaseRecipe)
     budget: TrainBudget = field(default_factory=TrainBudget)
@@ -66,6 +66,8 @@ QUICK_BASE = BaseRecipe(
     pretrain_steps=40,
     batch_size=8,
     block_size=128,
+    learning_rate=3e-3,
+    warmup_steps=4,
 )
 
 

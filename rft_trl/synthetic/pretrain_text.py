@@ -168,7 +168,7 @@ def pretraining_documents(n: int, seed: int = 0, **kwargs: Any) -> Iterator[str]
 
 _CHAT_SYSTEMS = (
     "Reply with the function calls that serve the request, one per line.",
-    "Write the calls needed for the request.",
+    "Write the calls needed for the user's request.",
     "Translate the request into calls.",
 )
 
