@@ -3,6 +3,11 @@
     python benchmarks/evidence.py run --seeds 0 1 2 3 4 --results benchmarks/results/evidence.jsonl
     python benchmarks/evidence.py summary --results benchmarks/results/evidence.jsonl
 
+`--base-steps N` pretrains the base longer than the demo does (the demo's 600 steps fit its
+10-minute budget but leave the base unable to copy argument values; docs/demo.md), built once and
+cached. `--steps N` changes every variant's LoRA budget (for budget studies; write those rows to
+their own results file).
+
 `run` is resumable: every (seed, variant) is one chunk whose result is appended to the JSONL file
 as soon as it finishes, and chunks already in the file are skipped. The base model and SHAD's
 labels are cached on disk (per seed), so an interrupted run loses at most one training run.
@@ -72,6 +77,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--fixed-base", action="store_true", help="Use the seed-0 base for every seed."
     )
     run.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="LoRA training steps of every variant (default: the demo's 150); for budget studies.",
+    )
+    run.add_argument(
         "--base-steps",
         type=int,
         default=None,
@@ -83,8 +94,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     summary.add_argument("--results", default="benchmarks/results/evidence.jsonl")
     args = parser.parse_args(argv)
-    if getattr(args, "base_steps", None) is not None and args.base_steps < 1:
-        parser.error(f"--base-steps {args.base_steps}: pass a number of pretraining steps >= 1")
+    for name in ("base_steps", "steps"):
+        value = getattr(args, name, None)
+        if value is not None and value < 1:
+            parser.error(f"--{name.replace('_', '-')} {value}: pass a number of steps >= 1")
     return args
 
 
@@ -130,6 +143,8 @@ class SeedContext:
         )
         if not args.fixed_base:
             settings = replace(settings, base=replace(settings.base, seed=seed))
+        if args.steps is not None:
+            settings = replace(settings, budget=replace(settings.budget, steps=args.steps))
         if args.base_steps is not None:
             settings = replace(
                 settings, base=replace(settings.base, pretrain_steps=args.base_steps)

@@ -74,7 +74,7 @@ QUICK_BASE = BaseRecipe(
 def settings_for(
     out: str | os.PathLike[str], *, seed: int = 0, quick: bool = False, **overrides: Any
 ) -> DemoSettings:
-    """The full preset (about 5 minutes on 2 CPU cores) or the `quick` smoke preset (under 2 minutes)."""
+    """The full preset (about 9 minutes on 2 CPU cores with the base build, 4 once it is cached) or the `quick` smoke preset."""
     settings = DemoSettings(out=Path(out), seed=seed, quick=quick, budget=TrainBudget(seed=seed))
     if quick:
         settings = replace(

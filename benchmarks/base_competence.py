@@ -1,0 +1,83 @@
+"""Can a demo base already do the task in its own (non-agent) forms? The check behind docs/demo.md's recipe table.
+
+    python benchmarks/base_competence.py --base ~/.cache/rft_trl/demo-base-<fingerprint>
+    python benchmarks/base_competence.py --base DIR --samples 100 --threads 2
+
+For held-out requests (a corpus seed the pretraining text does not use), the base greedily
+continues `Request: <request>` and the first line is compared with the request's first call in
+each of the six pretraining call forms (`rft_trl.synthetic.pretrain_text.render_call`):
+- `first_call_exact`: the line is exactly that call in one of the forms (tool name and every
+  argument value copied right);
+- `tool_name`: the line contains the right tool name.
+A base near 0 on `first_call_exact` cannot copy argument values from its input yet, so no LoRA
+budget will get the agent task's exact match far above 0 (docs/demo.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+for _name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+    os.environ.setdefault(_name, "1")
+
+import torch  # noqa: E402
+
+
+@torch.no_grad()
+def competence(model, tokenizer, samples: int = 100, seed: int = 1) -> dict[str, Any]:
+    """Share of held-out requests whose greedy first line is the exact first call (any form) / names its tool."""
+    from rft_trl.synthetic import make_split_samples
+    from rft_trl.synthetic.pretrain_text import CALL_FORMS, render_call
+
+    _, test = make_split_samples(1, samples, family="react", seed=seed, min_tools=2, max_tools=4)
+    model.eval()
+    exact = named = 0
+    for sample in test:
+        request = next(m["content"] for m in sample.messages if m["role"] == "user")
+        batch = tokenizer(f"Request: {request}\n", return_tensors="pt")
+        out = model.generate(
+            **batch, max_new_tokens=48, do_sample=False, pad_token_id=tokenizer.pad_token_id
+        )
+        text = tokenizer.decode(out[0, batch["input_ids"].shape[1] :], skip_special_tokens=True)
+        first = text.split("\n")[0].strip()
+        call = sample.calls[0]
+        exact += first in {render_call(call, form) for form in CALL_FORMS}
+        named += call.name in first
+    return {
+        "samples": len(test),
+        "first_call_exact": exact / len(test),
+        "tool_name": named / len(test),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--base", required=True, help="A demo base folder (model + tokenizer).")
+    parser.add_argument("--samples", type=int, default=100, help="Held-out requests (default 100).")
+    parser.add_argument(
+        "--seed", type=int, default=1, help="Corpus seed of the requests (default 1)."
+    )
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads.")
+    args = parser.parse_args(argv)
+    if not os.path.isdir(args.base):
+        parser.error(
+            f"--base {args.base} is not a folder; pass a demo base (e.g. from `rft-trl demo`)"
+        )
+    if args.samples < 1:
+        parser.error(f"--samples {args.samples}: pass at least 1")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(args.base)
+    model = AutoModelForCausalLM.from_pretrained(args.base, dtype=torch.float32)
+    print(json.dumps({"base": args.base, **competence(model, tokenizer, args.samples, args.seed)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
