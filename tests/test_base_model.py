@@ -97,6 +97,18 @@ def test_every_response_token_is_one_the_base_was_pretrained_on():
     assert "Thought" in old.get_vocab() and old.convert_tokens_to_ids("Thought") not in old_seen
 
 
+def test_fingerprint_follows_the_text_generators(monkeypatch):
+    # An edited phrasing line must give a new base even if it is one choice among several.
+    from rft_trl.synthetic import pretrain_text
+
+    before = TINY.fingerprint()
+    systems = pretrain_text._CHAT_SYSTEMS
+    for i in range(len(systems)):
+        edited = (*systems[:i], systems[i] + " Thanks.", *systems[i + 1 :])
+        monkeypatch.setattr(pretrain_text, "_CHAT_SYSTEMS", edited)
+        assert TINY.fingerprint() != before, f"editing chat system line {i} kept the fingerprint"
+
+
 def test_fingerprint_follows_the_recipe():
     assert TINY.fingerprint() == replace(TINY).fingerprint()
     assert TINY.fingerprint() != replace(TINY, pretrain_steps=3).fingerprint()

@@ -39,6 +39,7 @@ from rft_trl.synthetic.tokenizer import corpus_text
 # Bump when the build changes in a way the recipe fields do not capture.
 BUILD_VERSION = 1
 META_FILE = "demo_base.json"
+_FINGERPRINT_ITEMS = 200
 WEIGHTS_FILE = "model.safetensors"
 
 
@@ -86,12 +87,15 @@ class BaseRecipe:
 
 
 def _generator_fingerprint() -> str:
-    # A change to the world, the corpus or the pretraining text must give a new base.
+    # A change to the world, the corpus or the pretraining text must give a new base. Enough items
+    # that every phrasing choice (e.g. each chat system line) is drawn at least once.
     items = [
         [item.context, item.answer] if isinstance(item, TextDocument) else item
-        for item in pretraining_items(6, 0, chat_rate=0.5, forms=CALL_FORMS, echo_rate=0.5)
+        for item in pretraining_items(
+            _FINGERPRINT_ITEMS, 0, chat_rate=0.5, schema_rate=0.5, forms=CALL_FORMS, echo_rate=0.5
+        )
     ]
-    samples = [s.messages for s in generate_samples(4, "mixed", 0, split="fingerprint")]
+    samples = [s.messages for s in generate_samples(40, "mixed", 0, split="fingerprint")]
     return hashlib.sha256(json.dumps([items, samples]).encode()).hexdigest()
 
 
