@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import subprocess
+import sys
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -153,3 +157,37 @@ def test_build_is_deterministic_by_seed(tmp_path, single_thread_torch):
     read = lambda base: json.loads((base.path / META_FILE).read_text())["weights_sha256"]  # noqa: E731
     assert read(a) == read(b)
     assert read(a) != read(c)
+
+
+# ----------------------------------------------------------------------------- benchmarks/base_competence.py
+
+COMPETENCE_SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "base_competence.py"
+
+
+def _competence_module():
+    spec = importlib.util.spec_from_file_location("base_competence", COMPETENCE_SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_competence_of_an_untrained_base_is_zero_exact_and_counts_every_sample(
+    tmp_path, single_thread_torch
+):
+    model, tokenizer = get_base(TINY, tmp_path, progress=False, log=lambda _: None).load()
+    result = _competence_module().competence(model, tokenizer, samples=4, seed=1)
+    assert result["samples"] == 4
+    # two pretraining steps cannot write a whole call; the tool-name share is a fraction of 4
+    assert result["first_call_exact"] == 0.0
+    assert result["tool_name"] in {0.0, 0.25, 0.5, 0.75, 1.0}
+
+
+def test_a_missing_base_folder_is_refused_with_the_fix(tmp_path):
+    done = subprocess.run(
+        [sys.executable, str(COMPETENCE_SCRIPT), "--base", str(tmp_path / "nope")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert "is not a folder" in done.stderr and "rft-trl demo" in done.stderr
