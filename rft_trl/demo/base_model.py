@@ -39,7 +39,6 @@ from rft_trl.synthetic.tokenizer import corpus_text
 # Bump when the build changes in a way the recipe fields do not capture.
 BUILD_VERSION = 1
 META_FILE = "demo_base.json"
-_FINGERPRINT_ITEMS = 200
 WEIGHTS_FILE = "model.safetensors"
 
 
@@ -86,6 +85,9 @@ class BaseRecipe:
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
+_FINGERPRINT_ITEMS = 200
+
+
 def _generator_fingerprint() -> str:
     # A change to the world, the corpus or the pretraining text must give a new base. Enough items
     # that every phrasing choice (e.g. each chat system line) is drawn at least once.
@@ -120,19 +122,25 @@ class BaseModel:
 # ----------------------------------------------------------------------------- building
 
 
+def recipe_items(recipe: BaseRecipe, n: int) -> Iterator[TextDocument | list[dict[str, str]]]:
+    """The first `n` pretraining documents of `recipe` (the tokenizer and the pretraining stream read the same text)."""
+    return pretraining_items(
+        n,
+        recipe.seed,
+        chat_rate=recipe.chat_rate,
+        schema_rate=recipe.schema_rate,
+        forms=recipe.call_forms,
+        echo_rate=recipe.echo_rate,
+    )
+
+
 def build_tokenizer(recipe: BaseRecipe) -> PreTrainedTokenizerBase:
     """Byte-level BPE trained on the pretraining text (and on agent-corpus text with `tokenizer_sees_agent_text`)."""
 
     def texts() -> Iterator[str]:
         if recipe.tokenizer_sees_agent_text:
             yield from corpus_text(recipe.tokenizer_samples, recipe.seed)
-        for item in pretraining_items(
-            recipe.tokenizer_samples,
-            recipe.seed,
-            chat_rate=recipe.chat_rate,
-            schema_rate=recipe.schema_rate,
-            forms=recipe.call_forms,
-        ):
+        for item in recipe_items(recipe, recipe.tokenizer_samples):
             if isinstance(item, TextDocument):
                 yield item.text
             else:
@@ -199,14 +207,7 @@ def pretraining_blocks(
     targets: list[int] = []
     chunk, start = 512, 0
     while len(stream) < needed + recipe.block_size:
-        items = pretraining_items(
-            chunk,
-            recipe.seed,
-            chat_rate=recipe.chat_rate,
-            schema_rate=recipe.schema_rate,
-            forms=recipe.call_forms,
-            echo_rate=recipe.echo_rate,
-        )
+        items = recipe_items(recipe, chunk)
         # pretraining_items is prefix-stable in n; skip what the stream already holds
         for i, item in enumerate(items):
             if i >= start:
