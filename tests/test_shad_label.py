@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -189,6 +195,42 @@ def test_cache_hit_reuses_everything_and_threshold_needs_no_rescoring(
         assert [c for c in cls if c != -100] == [
             int(d > 0.05) for d, c in zip(ld, cls, strict=True) if c != -100
         ]
+
+
+def test_a_second_run_waits_for_the_run_computing_the_entry_then_reuses_it(
+    tiny_model, tokenized, tmp_path, args, tiny_tokenizer, caplog
+):
+    """Two independent runs on one cache entry: the second waits on the lock, never reads half a shard."""
+    fcntl = pytest.importorskip("fcntl")
+    first = run(tiny_model, tokenized, tmp_path, args, tiny_tokenizer)
+    lock = Path(first.report.cache_entry + ".lock")
+    assert lock.read_text().startswith(f"pid {os.getpid()} ")
+    results = []
+    with open(lock, "a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # another run is computing this entry
+        held.seek(0)
+        held.truncate()
+        held.write("pid 4242 on elsewhere, since 2026-01-01T00:00:00")
+        held.flush()
+        with caplog.at_level(logging.WARNING, logger="rft_trl.shad.cache"):
+            second = threading.Thread(
+                target=lambda: results.append(
+                    run(tiny_model, tokenized, tmp_path, args, tiny_tokenizer)
+                )
+            )
+            second.start()
+            deadline = time.monotonic() + 60
+            while (
+                "being computed by another run" not in caplog.text and time.monotonic() < deadline
+            ):
+                time.sleep(0.05)
+            time.sleep(0.2)
+            assert second.is_alive() and not results, "the second run must wait for the lock"
+            assert "pid 4242 on elsewhere" in caplog.text and "shad_cache_dir" in caplog.text
+            fcntl.flock(held, fcntl.LOCK_UN)
+        second.join(timeout=120)
+    assert results and results[0].report.cache == "hit"
+    assert results[0].dataset["token_class"] == first.dataset["token_class"]
 
 
 def test_key_changes_with_settings_and_run_arguments(

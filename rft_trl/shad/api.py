@@ -174,82 +174,91 @@ def label_dataset(
         model, model_id, tokenizer, table, max_length, settings, training_args, lora, score_batch
     )
     entry = CacheEntry(settings.resolved_cache_dir(), material, warn)
-    if dist.is_main():
-        entry.prepare()
-    dist.barrier()
-    report.cache_entry = str(entry.path)
+    with entry.exclusive(take=dist.is_main()):
+        if dist.is_main():
+            entry.prepare()
+        dist.barrier()
+        report.cache_entry = str(entry.path)
 
-    pad_id = pad_id_of(tokenizer, model)
-    precision = _precision(training_args)
-    jobs = {TRAIN: _job(TRAIN, table, score_batch)}
-    for eval_table in evals.values():
-        jobs[_split_name(eval_table)] = _job(_split_name(eval_table), eval_table, score_batch)
-    probe_job = _probe_job(shuffled, score_batch)
+        pad_id = pad_id_of(tokenizer, model)
+        precision = _precision(training_args)
+        jobs = {TRAIN: _job(TRAIN, table, score_batch)}
+        for eval_table in evals.values():
+            jobs[_split_name(eval_table)] = _job(_split_name(eval_table), eval_table, score_batch)
+        probe_job = _probe_job(shuffled, score_batch)
 
-    scores: dict[str, dict[str, dict[int, np.ndarray]]] = {}
-    reused = 0
-    with _preserved_rng():
-        _seed_everything(settings.seed)
-        with ShadAdapter(model, lora) as adapter:
-            report.tune_steps, adapter_reused = _tuned_adapter(
-                adapter, entry, shuffled, settings, training_args, pad_id, report, warn, progress
-            )
-            t0 = time.perf_counter()
-            passes = [("l_o", adapter.disabled), ("l_s", adapter.enabled)]
-            for split, job in jobs.items():
-                scores[split], n = run_scoring(
+        scores: dict[str, dict[str, dict[int, np.ndarray]]] = {}
+        reused = 0
+        with _preserved_rng():
+            _seed_everything(settings.seed)
+            with ShadAdapter(model, lora) as adapter:
+                report.tune_steps, adapter_reused = _tuned_adapter(
+                    adapter,
+                    entry,
+                    shuffled,
+                    settings,
+                    training_args,
+                    pad_id,
+                    report,
+                    warn,
+                    progress,
+                )
+                t0 = time.perf_counter()
+                passes = [("l_o", adapter.disabled), ("l_s", adapter.enabled)]
+                for split, job in jobs.items():
+                    scores[split], n = run_scoring(
+                        adapter.peft_model,
+                        job,
+                        passes,
+                        entry.shards(split),
+                        pad_id,
+                        precision,
+                        progress,
+                    )
+                    reused += n
+                report.seconds["score"] = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                probe_scores, n = run_scoring(
                     adapter.peft_model,
-                    job,
-                    passes,
-                    entry.shards(split),
+                    probe_job,
+                    [("l_swap", adapter.disabled)],
+                    entry.shards("probe"),
                     pad_id,
                     precision,
                     progress,
                 )
                 reused += n
-            report.seconds["score"] = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            probe_scores, n = run_scoring(
-                adapter.peft_model,
-                probe_job,
-                [("l_swap", adapter.disabled)],
-                entry.shards("probe"),
-                pad_id,
-                precision,
-                progress,
-            )
-            reused += n
-            report.seconds["probe"] = time.perf_counter() - t0
-    total_shards = sum(len(job.shards) for job in jobs.values()) + len(probe_job.shards)
-    report.cache = _cache_status(adapter_reused, reused, total_shards)
+                report.seconds["probe"] = time.perf_counter() - t0
+        total_shards = sum(len(job.shards) for job in jobs.values()) + len(probe_job.shards)
+        report.cache = _cache_status(adapter_reused, reused, total_shards)
 
-    # --- classify and check health -----------------------------------------------------------------
-    t0 = time.perf_counter()
-    labelled, stats, ld_values, l_o_values = _attach(
-        dataset, table, scores[TRAIN], settings.threshold
-    )
-    report.response_tokens = stats.response_tokens
-    report.boilerplate_tokens = stats.boilerplate_tokens
-    report.histogram = ld_histogram(ld_values)
-    labelled_evals = {}
-    for name, eval_table in evals.items():
-        labelled_evals[name], report.eval[name], _, _ = _attach(
-            eval_datasets[name], eval_table, scores[_split_name(eval_table)], settings.threshold
+        # --- classify and check health -----------------------------------------------------------------
+        t0 = time.perf_counter()
+        labelled, stats, ld_values, l_o_values = _attach(
+            dataset, table, scores[TRAIN], settings.threshold
         )
-    report.probe = _probe(shuffled, probe_scores["l_swap"], scores[TRAIN], settings.threshold)
-    for message in (
-        boilerplate_warning(report.boilerplate_fraction),
-        saturation_warning(l_o_values),
-        None if report.probe.ready else report.probe.verdict,
-    ):
-        if message:
-            warn(message)
-    report.seconds["classify"] = time.perf_counter() - t0
-    report.seconds["total"] = time.perf_counter() - started
-    if dist.is_main():
-        entry.mark_complete({"report": report.to_dict()})
-    dist.barrier()
-    return ShadResult(dataset=labelled, eval_datasets=labelled_evals, report=report)
+        report.response_tokens = stats.response_tokens
+        report.boilerplate_tokens = stats.boilerplate_tokens
+        report.histogram = ld_histogram(ld_values)
+        labelled_evals = {}
+        for name, eval_table in evals.items():
+            labelled_evals[name], report.eval[name], _, _ = _attach(
+                eval_datasets[name], eval_table, scores[_split_name(eval_table)], settings.threshold
+            )
+        report.probe = _probe(shuffled, probe_scores["l_swap"], scores[TRAIN], settings.threshold)
+        for message in (
+            boilerplate_warning(report.boilerplate_fraction),
+            saturation_warning(l_o_values),
+            None if report.probe.ready else report.probe.verdict,
+        ):
+            if message:
+                warn(message)
+        report.seconds["classify"] = time.perf_counter() - t0
+        report.seconds["total"] = time.perf_counter() - started
+        if dist.is_main():
+            entry.mark_complete({"report": report.to_dict()})
+        dist.barrier()
+        return ShadResult(dataset=labelled, eval_datasets=labelled_evals, report=report)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -9,6 +9,10 @@ Layout of one entry, `<cache_dir>/shad/<key>/`:
   sidecar with the shard's row ids, the scoring plan's hash and the parquet file's sha256.
 - `complete.json`: written last; the entry then holds every shard of every split.
 
+Beside the entry, `<cache_dir>/shad/<key>.lock` is held (an OS file lock, released even when the
+process dies) by the run computing the entry, so a second independent run with the same key waits
+and then reuses the finished entry instead of writing into it at the same time.
+
 Every file is written to a temporary name and renamed into place. A file whose sha256, plan or
 rows do not match is reported, deleted and recomputed, never used.
 """
@@ -16,13 +20,14 @@ rows do not match is reported, deleted and recomputed, never used.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import hashlib
 import json
 import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +35,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
+
+try:  # POSIX; elsewhere independent runs must not share one cache entry at the same time
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
 
 logger = logging.getLogger(__name__)
 
@@ -184,7 +194,42 @@ class CacheEntry:
         self.material = material
         self.key = entry_key(material)
         self.path = Path(root) / "shad" / self.key
+        self.lock_path = Path(root) / "shad" / f"{self.key}.lock"
         self.warn = warn
+
+    @contextlib.contextmanager
+    def exclusive(self, take: bool = True) -> Iterator[None]:
+        """Hold the entry's lock file while computing it (`take=False`: a no-op, for non-main ranks).
+
+        Two independent runs that share a cache directory and a key would otherwise write the same
+        shards at once and read each other's half-written files. The second one waits here, then
+        finds the entry complete and reuses it.
+        """
+        if not take or fcntl is None:
+            yield
+            return
+        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.lock_path, "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "an unknown process"
+                logger.warning(
+                    f"SHAD cache entry {self.path} is being computed by another run ({holder}). "
+                    "Waiting for it to finish; this run then reuses its labels. To run both at once "
+                    "independently, give each its own `shad_cache_dir`."
+                )
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            handle.seek(0)
+            handle.truncate()
+            started = datetime.datetime.now().isoformat(timespec="seconds")
+            handle.write(f"pid {os.getpid()} on {os.uname().nodename}, since {started}")
+            handle.flush()
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def prepare(self) -> None:
         """Create the entry, or wipe it if its `key.json` does not match this key (never reuse a mismatch)."""
