@@ -324,6 +324,42 @@ def _mean_std(values: list[float], digits: int = 2) -> str:
     return f"{mean:.{digits}f} ± {std:.{digits}f}" if not math.isnan(std) else f"{mean:.{digits}f}"
 
 
+FAMILIES = ("json", "react")
+
+
+def _family_table(by: dict[tuple[int, str], dict[str, Any]], seeds: list[int]) -> list[str]:
+    """Exact match and format validity per corpus family, with the paired exact-match difference."""
+    lines = [
+        "",
+        "By corpus family (held-out exact match and format valid %, mean ± std; Δ paired vs SFT):",
+        "",
+        "| variant | "
+        + " | ".join(f"{f} exact | {f} Δ exact | {f} format" for f in FAMILIES)
+        + " |",
+        "| --- |" + " --- | --- | --- |" * len(FAMILIES),
+    ]
+    for variant in VARIANTS:
+        mine = [(s, by[(s, variant)]) for s in seeds if (s, variant) in by]
+        if not mine:
+            continue
+        cells = [variant]
+        for family in FAMILIES:
+            exact, fmt = f"{family}/exact_match", f"{family}/format_valid"
+            rows = [r["evaluation"] for _, r in mine if exact in r.get("evaluation", {})]
+            deltas = [
+                100 * (r["evaluation"][exact] - by[(s, "sft")]["evaluation"][exact])
+                for s, r in mine
+                if (s, "sft") in by and exact in r.get("evaluation", {})
+            ]
+            cells += [
+                _mean_std([100 * e[exact] for e in rows]),
+                "-" if variant == "sft" else _mean_std(deltas),
+                _mean_std([100 * e[fmt] for e in rows]),
+            ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def summary_markdown(rows: list[dict[str, Any]]) -> str:
     """Mean ± std over seeds and paired differences vs SFT (same seed), as Markdown tables."""
     runs = [r for r in rows if r.get("kind") == "run"]
@@ -371,23 +407,31 @@ def summary_markdown(rows: list[dict[str, Any]]) -> str:
             )
             + " |"
         )
+    lines += _family_table(by, seeds)
     if seeds_rows:
         lines += [
             "",
             "SHAD label quality per seed (training set, vs ground truth):",
             "",
-            "| seed | token accuracy | precision | recall | F1 | AUROC | labelled boilerplate | true boilerplate | probe share |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+            "| seed | token accuracy | JSON accuracy | ReAct accuracy | precision | recall | F1 | AUROC "
+            "| labelled boilerplate | true boilerplate | probe share |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
         for r in sorted(seeds_rows, key=lambda r: r["seed"]):
             s = r["shad"]
             lines.append(
-                f"| {r['seed']} | {100 * s['shad_token_accuracy']:.1f}% | {s['shad_reasoning_precision']:.3f} | "
+                f"| {r['seed']} | {100 * s['shad_token_accuracy']:.1f}% | {_family_accuracy(s, 'json')} | "
+                f"{_family_accuracy(s, 'react')} | {s['shad_reasoning_precision']:.3f} | "
                 f"{s['shad_reasoning_recall']:.3f} | {s['shad_reasoning_f1']:.3f} | {s['shad_auroc']:.3f} | "
                 f"{100 * s['boilerplate_fraction']:.1f}% | {100 * s['true_boilerplate_fraction']:.1f}% | "
                 f"{100 * (r['probe_share'] or 0):.1f}% |"
             )
     return "\n".join(lines)
+
+
+def _family_accuracy(shad: dict[str, Any], family: str) -> str:
+    figures = shad.get("shad_by_family", {}).get(family)
+    return f"{100 * figures['accuracy']:.1f}%" if figures else "-"
 
 
 def summary(args: argparse.Namespace) -> int:

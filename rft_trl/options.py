@@ -194,7 +194,8 @@ OPTIONS: dict[str, Option] = {
             str,
             None,
             "Where SHAD labels are cached. Null uses $RFT_TRL_CACHE, else "
-            "$XDG_CACHE_HOME/rft-trl (~/.cache/rft-trl).",
+            "$XDG_CACHE_HOME/rft-trl (~/.cache/rft-trl). Runs may share it: a run that needs "
+            "an entry another run is computing waits for it, then reuses it.",
             "a directory path",
             lambda v: len(v) > 0,
             nullable=True,

@@ -74,6 +74,8 @@ def test_quick_run_writes_one_row_per_variant_then_resumes_and_summarises(tmp_pa
     assert "| variant | exact match %" in table
     assert all(f"| {v} |" in table for v in ("sft", "rft", "rft_gt"))
     assert "SHAD label quality per seed" in table
+    assert "| variant | json exact | json Δ exact | json format | react exact" in table
+    assert "| rft_gt | " in table.split("By corpus family")[1]
 
 
 def test_summary_without_results_says_what_to_run(tmp_path):
