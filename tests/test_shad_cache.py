@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -114,3 +116,32 @@ def test_entry_with_a_different_key_file_is_discarded(tmp_path):
     assert torch.equal(entry.load_adapter()[0]["w"], torch.ones(2))
     entry.adapter_path.write_bytes(b"garbage")
     assert entry.load_adapter() is None and "corrupt" in warnings[-1]
+
+
+def test_a_cache_dir_without_file_locks_is_used_unlocked_with_a_warning(
+    tmp_path, monkeypatch, caplog
+):
+    """Lustre without `-o flock` or NFS without lockd: labelling still runs, and says why it is unlocked."""
+    fcntl = pytest.importorskip("fcntl")
+
+    def no_locks(handle, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    entry = CacheEntry(tmp_path, {"k": 1}, lambda message: None)
+    ran = []
+    with caplog.at_level(logging.WARNING, logger="rft_trl.shad.cache"), entry.exclusive():
+        ran.append(True)
+    assert ran and "does not support file locks" in caplog.text and "shad_cache_dir" in caplog.text
+
+
+def test_the_lock_is_released_when_the_labelling_fails(tmp_path):
+    fcntl = pytest.importorskip("fcntl")
+    entry = CacheEntry(tmp_path, {"k": 1}, lambda message: None)
+    with pytest.raises(RuntimeError, match="boom"), entry.exclusive():
+        assert entry.lock_path.read_text().startswith("pid ")
+        raise RuntimeError("boom")
+    with open(entry.lock_path) as handle:
+        fcntl.flock(
+            handle, fcntl.LOCK_EX | fcntl.LOCK_NB
+        )  # free again: raises BlockingIOError if not

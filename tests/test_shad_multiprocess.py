@@ -13,12 +13,17 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 MAX_LENGTH = 640
+# The job's collective timeout, shorter than the time the test holds the cache lock: a rank that sat in
+# one barrier while rank 0 waited for the lock would time out.
+LOCK_WAIT_TIMEOUT = 20
+LOCK_HELD_SECONDS = 25
 
 
 def _args(output_dir: str, per_device: int):
@@ -62,6 +67,14 @@ def worker(argv: list[str]) -> None:
     for name in ("--checkpoint", "--data", "--warm-cache", "--cold-cache", "--out"):
         parser.add_argument(name, required=True)
     opts = parser.parse_args(argv)
+    import datetime
+
+    import torch.distributed
+
+    # Short collective timeout (TrainingArguments.ddp_timeout does not reach gloo's barrier here).
+    torch.distributed.init_process_group(
+        "gloo", timeout=datetime.timedelta(seconds=LOCK_WAIT_TIMEOUT)
+    )
     from rft_trl.shad import dist, save_labels
     from rft_trl.shad import score as score_module
 
@@ -95,6 +108,7 @@ def worker(argv: list[str]) -> None:
 
 @pytest.mark.slow
 def test_two_processes_give_the_same_labels_as_one(tiny_checkpoint, tiny_tokenizer, tmp_path):
+    fcntl = pytest.importorskip("fcntl")
     import torch
     from datasets import Dataset
 
@@ -133,8 +147,24 @@ def test_two_processes_give_the_same_labels_as_one(tiny_checkpoint, tiny_tokeniz
         __file__, "--worker", "--checkpoint", str(tiny_checkpoint), "--data", str(data_path),
         "--warm-cache", str(tmp_path / "warm"), "--cold-cache", str(tmp_path / "cold"), "--out", str(out),
     ]  # fmt: skip
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    # Another run holds the warm entry's lock for longer than the job's collective timeout: the job
+    # must wait (every rank polling in short broadcasts), then go on when it is released.
+    lock = warm_entry.parent / f"{warm_entry.name}.lock"
+    log = tmp_path / "stderr.txt"
+    with open(lock, "a+") as held, open(log, "w") as stderr:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=stderr, text=True)
+        deadline = time.monotonic() + 240
+        while "is being computed by another run" not in log.read_text():
+            assert proc.poll() is None, log.read_text()[-4000:]
+            assert time.monotonic() < deadline, "the job never reached the cache lock"
+            time.sleep(0.2)
+        time.sleep(LOCK_HELD_SECONDS)  # > the collective timeout, counted from the wait's start
+        still_waiting = proc.poll() is None
+        fcntl.flock(held, fcntl.LOCK_UN)
+        proc.wait(timeout=300)
+    assert proc.returncode == 0, log.read_text()[-4000:]
+    assert still_waiting
 
     ranks = [json.loads((out / f"rank{r}.json").read_text()) for r in range(2)]
     assert all(r["world"] == 2 for r in ranks)

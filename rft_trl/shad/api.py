@@ -174,7 +174,7 @@ def label_dataset(
         model, model_id, tokenizer, table, max_length, settings, training_args, lora, score_batch
     )
     entry = CacheEntry(settings.resolved_cache_dir(), material, warn)
-    with entry.exclusive(take=dist.is_main()):
+    with entry.exclusive():
         if dist.is_main():
             entry.prepare()
         dist.barrier()

@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import errno
 import hashlib
 import json
 import logging
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -36,12 +38,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
+from rft_trl.shad import dist
+
 try:  # POSIX; elsewhere independent runs must not share one cache entry at the same time
     import fcntl
 except ImportError:  # pragma: no cover - Windows
     fcntl = None
 
 logger = logging.getLogger(__name__)
+
+LOCK_POLL_SECONDS = 1.0
+# flock on a filesystem without locks (Lustre without -o flock, NFS without lockd, ...)
+_NO_LOCKS = {errno.ENOSYS, errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP}
 
 FORMAT_VERSION = 1
 # Bumped whenever a change of the algorithm changes the scores, so old entries are not reused.
@@ -198,38 +206,70 @@ class CacheEntry:
         self.warn = warn
 
     @contextlib.contextmanager
-    def exclusive(self, take: bool = True) -> Iterator[None]:
-        """Hold the entry's lock file while computing it (`take=False`: a no-op, for non-main ranks).
+    def exclusive(self) -> Iterator[None]:
+        """Hold the entry's lock file (main rank only) while this run computes the entry.
 
         Two independent runs that share a cache directory and a key would otherwise write the same
         shards at once and read each other's half-written files. The second one waits here, then
-        finds the entry complete and reuses it.
+        finds the entry complete and reuses it. Rank 0 polls without blocking and every rank joins a
+        short broadcast per poll, so the other ranks of a waiting job never sit in one long
+        collective (which would hit the process group's timeout).
         """
-        if not take or fcntl is None:
-            yield
-            return
-        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.lock_path, "a+") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+        handle = None
+        if dist.is_main() and fcntl is not None:
+            self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(self.lock_path, "a+")  # noqa: SIM115 - closed in the finally below
+        locked = False
+        try:
+            warned = False
+            while True:
+                if handle is not None:
+                    locked = self._try_lock(handle)
+                    if locked is None:  # the filesystem has no locks: go on without one
+                        handle.close()
+                        handle, locked = None, False
+                ready = dist.broadcast(handle is None or locked)
+                if ready:
+                    break
+                if handle is not None and not warned:
+                    handle.seek(0)
+                    holder = handle.read().strip() or "an unknown process"
+                    logger.warning(
+                        f"SHAD cache entry {self.path} is being computed by another run ({holder}). "
+                        "Waiting for it to finish; this run then reuses its labels. To run both at "
+                        "once independently, give each its own `shad_cache_dir`."
+                    )
+                    warned = True
+                time.sleep(LOCK_POLL_SECONDS)
+            if locked:
                 handle.seek(0)
-                holder = handle.read().strip() or "an unknown process"
-                logger.warning(
-                    f"SHAD cache entry {self.path} is being computed by another run ({holder}). "
-                    "Waiting for it to finish; this run then reuses its labels. To run both at once "
-                    "independently, give each its own `shad_cache_dir`."
-                )
-                fcntl.flock(handle, fcntl.LOCK_EX)
-            handle.seek(0)
-            handle.truncate()
-            started = datetime.datetime.now().isoformat(timespec="seconds")
-            handle.write(f"pid {os.getpid()} on {os.uname().nodename}, since {started}")
-            handle.flush()
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+                handle.truncate()
+                started = datetime.datetime.now().isoformat(timespec="seconds")
+                handle.write(f"pid {os.getpid()} on {os.uname().nodename}, since {started}")
+                handle.flush()
+            yield
+        finally:
+            if handle is not None:
+                if locked:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+                handle.close()
+
+    def _try_lock(self, handle) -> bool | None:
+        """True when locked, False while another process holds it, None where locks are unsupported."""
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            return False
+        except OSError as error:
+            if error.errno not in _NO_LOCKS:
+                raise
+            logger.warning(
+                f"The SHAD cache directory of {self.path} does not support file locks ({error}). "
+                "Runs that share it must not compute the same entry at the same time: give each "
+                "concurrent run its own `shad_cache_dir`."
+            )
+            return None
 
     def prepare(self) -> None:
         """Create the entry, or wipe it if its `key.json` does not match this key (never reuse a mismatch)."""
