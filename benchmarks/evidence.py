@@ -23,6 +23,8 @@ Variants (all from the same base, same LoRA budget, same data order):
     rft_random     random labels with SHAD's boilerplate fraction
     rft_regex      format-rule labels (the paper's Regex baseline)
     dft            TRL SFTTrainer with loss_type="dft" (Dynamic Fine-Tuning)
+    sft_reseed     SFT again with another training seed (LoRA init, data order): its paired
+                   difference from `sft` is the run-to-run noise every other difference carries
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import math
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +55,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "rft_random": {"rft": True, "labels": "random", "options": {"rft_temperature": 3.0}},
     "rft_regex": {"rft": True, "labels": "regex", "options": {"rft_temperature": 3.0}},
     "dft": {"rft": False, "loss_type": "dft"},
+    "sft_reseed": {"rft": False, "train_seed_offset": 1},
 }
 
 
@@ -131,8 +135,6 @@ class SeedContext:
     """Everything the variants of one seed share: base, data, SHAD labels and label quality."""
 
     def __init__(self, seed: int, args: argparse.Namespace) -> None:
-        from dataclasses import replace
-
         from rft_trl.demo.base_model import get_base
         from rft_trl.demo.data import make_data
         from rft_trl.demo.metrics import pad_batches
@@ -222,13 +224,15 @@ def run_chunk(ctx: SeedContext, seed: int, variant: str) -> dict[str, Any]:
     spec = VARIANTS[variant]
     data, quality = ctx.labels_for(spec.get("labels", "shad"), seed)
     started = time.perf_counter()
+    budget = ctx.settings.budget
+    budget = replace(budget, seed=budget.seed + spec.get("train_seed_offset", 0))
     run = train(
         variant,
         str(ctx.base.path),
         ctx.tokenizer,
         training_columns(data, with_classes=spec["rft"]),
         ctx.curve_batches,
-        ctx.settings.budget,
+        budget,
         rft=spec["rft"],
         loss_type=spec.get("loss_type", "nll"),
         rft_options=spec.get("options"),
