@@ -219,17 +219,14 @@ class CacheEntry:
         if dist.is_main() and fcntl is not None:
             self.lock_path.parent.mkdir(parents=True, exist_ok=True)
             handle = open(self.lock_path, "a+")  # noqa: SIM115 - closed in the finally below
-        locked = False
         try:
             warned = False
             while True:
-                if handle is not None:
-                    locked = self._try_lock(handle)
-                    if locked is None:  # the filesystem has no locks: go on without one
-                        handle.close()
-                        handle, locked = None, False
-                ready = dist.broadcast(handle is None or locked)
-                if ready:
+                locked = True if handle is None else self._try_lock(handle)
+                if locked is None:  # the filesystem has no locks: go on without one
+                    handle.close()
+                    handle, locked = None, True
+                if dist.broadcast(locked):
                     break
                 if handle is not None and not warned:
                     handle.seek(0)
@@ -241,7 +238,7 @@ class CacheEntry:
                     )
                     warned = True
                 time.sleep(LOCK_POLL_SECONDS)
-            if locked:
+            if handle is not None:  # this process holds the lock
                 handle.seek(0)
                 handle.truncate()
                 started = datetime.datetime.now().isoformat(timespec="seconds")
@@ -250,8 +247,9 @@ class CacheEntry:
             yield
         finally:
             if handle is not None:
-                if locked:
-                    fcntl.flock(handle, fcntl.LOCK_UN)
+                fcntl.flock(
+                    handle, fcntl.LOCK_UN
+                )  # a no-op if never taken; frees forked children too
                 handle.close()
 
     def _try_lock(self, handle) -> bool | None:
