@@ -14,6 +14,7 @@ from rft_trl.shad.classify import classify
 from rft_trl.shad.health import (
     PROBE_RISE_NATS,
     boilerplate_warning,
+    drift_warning,
     ld_histogram,
     probe_result,
     saturation_warning,
@@ -58,12 +59,13 @@ def test_histogram_bins_are_right_closed_around_the_threshold():
     assert by_bin == {
         (-math.inf, -4.0): 1,
         (-0.5, -0.1): 1,
-        (-0.1, 0.0): 1,
-        (0.0, 0.1): 2,
+        (-0.01, 0.0): 1,
+        (0.0, 0.01): 1,
+        (0.01, 0.1): 1,
         (4.0, math.inf): 1,
     }
     text = hist.render(threshold=0.0)
-    assert "<- threshold" in text.splitlines()[5] and text.count("<- threshold") == 1
+    assert "<- threshold" in text.splitlines()[6] and text.count("<- threshold") == 1
 
 
 @pytest.mark.parametrize(("fraction", "word"), [(0.3, "below"), (0.99, "above"), (0.7, None)])
@@ -77,6 +79,17 @@ def test_boilerplate_fraction_warning(fraction, word):
 def test_saturation_warning_when_the_base_already_knows_the_format():
     assert saturation_warning(np.full(10, 0.001)) is not None
     assert saturation_warning(np.full(10, 2.0)) is None
+
+
+def test_drift_warning_counts_saturated_tokens_labelled_reasoning_by_a_hair():
+    l_o = np.array([0.001] * 8 + [2.0] * 2)
+    drifting = np.array([0.002] * 8 + [0.002] * 2)  # 80% saturated and within the drift band
+    message = drift_warning(l_o, drifting, threshold=0.0)
+    assert message is not None and "80.0%" in message and "shad_threshold: 0.005" in message
+    assert drift_warning(l_o, drifting, threshold=0.005) is None  # the margin already covers it
+    assert drift_warning(l_o, np.full(10, 0.5), threshold=0.0) is None  # clear rises are signal
+    assert drift_warning(np.full(10, 2.0), drifting, threshold=0.0) is None  # not saturated
+    assert drift_warning(np.zeros(0), np.zeros(0), threshold=0.0) is None
 
 
 def test_probe_verdicts():

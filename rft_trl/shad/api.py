@@ -27,6 +27,7 @@ from rft_trl.shad.classify import COLUMNS, L_O, L_S, TOKEN_CLASS, classify
 from rft_trl.shad.errors import ShadDataError
 from rft_trl.shad.health import (
     boilerplate_warning,
+    drift_warning,
     ld_histogram,
     probe_result,
     saturation_warning,
@@ -249,6 +250,7 @@ def label_dataset(
         for message in (
             boilerplate_warning(report.boilerplate_fraction),
             saturation_warning(l_o_values),
+            drift_warning(l_o_values, ld_values, settings.threshold),
             None if report.probe.ready else report.probe.verdict,
         ):
             if message:

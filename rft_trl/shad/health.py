@@ -13,7 +13,21 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 # Right-closed bins (e[i-1], e[i]] around 0, matching the rule "LD <= threshold -> boilerplate".
-HISTOGRAM_EDGES: tuple[float, ...] = (-4.0, -2.0, -1.0, -0.5, -0.1, 0.0, 0.1, 0.5, 1.0, 2.0, 4.0)
+HISTOGRAM_EDGES: tuple[float, ...] = (
+    -4.0,
+    -2.0,
+    -1.0,
+    -0.5,
+    -0.1,
+    -0.01,
+    0.0,
+    0.01,
+    0.1,
+    0.5,
+    1.0,
+    2.0,
+    4.0,
+)
 BOILERPLATE_LOW = 0.5
 BOILERPLATE_HIGH = 0.95
 # A token "rises" under a swapped prompt when it becomes at least 2x less likely.
@@ -23,6 +37,10 @@ PROBE_WEAK = 0.05
 # Response tokens the base already predicts almost perfectly: LD there is noise (FINDINGS.md).
 SATURATED_LOSS = 0.01
 SATURATED_SHARE = 0.5
+# Any adapter raises a near-certain token's loss a little (its loss cannot fall below 0): LD up to
+# DRIFT_NATS on a saturated token is that drift, not input use (docs/benchmarks.md §2).
+DRIFT_NATS = 0.005
+DRIFT_SHARE = 0.05
 
 
 @dataclass
@@ -89,6 +107,24 @@ def saturation_warning(l_o: np.ndarray) -> str | None:
         f"The base predicts {100 * share:.1f}% of response tokens with loss < {SATURATED_LOSS} nats: it "
         "already knows this response format, so LD near 0 is noise and the exact-0 threshold labels "
         "noise as reasoning. Consider `shad_threshold` between 0.02 and 0.1."
+    )
+
+
+def drift_warning(l_o: np.ndarray, ld: np.ndarray, threshold: float) -> str | None:
+    """A warning when many saturated tokens are labelled reasoning only by an adapter's drift (LD <= DRIFT_NATS)."""
+    if l_o.size == 0 or threshold >= DRIFT_NATS:
+        return None
+    ld = np.asarray(ld)
+    drifting = (np.asarray(l_o) < SATURATED_LOSS) & (ld > threshold) & (ld <= DRIFT_NATS)
+    share = float(np.mean(drifting))
+    if share <= DRIFT_SHARE:
+        return None
+    return (
+        f"{100 * share:.1f}% of response tokens are ones the base already predicts (loss < "
+        f"{SATURATED_LOSS} nats) that are labelled reasoning by an LD of at most {DRIFT_NATS} nats. That is "
+        "drift (any adapter raises a near-certain token's loss that little), not input use, so their label "
+        f"says nothing about the data. `shad_threshold: {DRIFT_NATS}` labels them boilerplate (re-labelled "
+        "from the cached losses); docs/benchmarks.md §2 measures what that does to label accuracy and to RFT."
     )
 
 
