@@ -2,6 +2,7 @@
 
     python benchmarks/evidence.py run --seeds 0 1 2 3 4 --results benchmarks/results/evidence.jsonl
     python benchmarks/evidence.py summary --results benchmarks/results/evidence.jsonl
+    python benchmarks/evidence.py thresholds --seeds 0 1 2 3 4   # SHAD labels at other thresholds
 
 `--base-steps N` pretrains the base longer than the demo does (the demo's 600 steps fit its
 10-minute budget but leave the base unable to copy argument values; docs/demo.md), built once and
@@ -66,36 +67,48 @@ VARIANTS: dict[str, dict[str, Any]] = {
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="Run (or resume) the benchmark chunks.")
-    run.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    run.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    run.add_argument("--results", default="benchmarks/results/evidence.jsonl")
-    run.add_argument("--n-test", type=int, default=1000, help="Held-out samples per seed.")
-    run.add_argument(
+    # What a seed's context needs (base, data, SHAD): shared by `run` and `thresholds`.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    common.add_argument("--n-test", type=int, default=1000, help="Held-out samples per seed.")
+    common.add_argument(
         "--loss-samples", type=int, default=200, help="Held-out samples for the group losses."
     )
-    run.add_argument("--cache-dir", default=None, help="Base and SHAD cache (default: the demo's).")
-    run.add_argument(
+    common.add_argument(
+        "--cache-dir", default=None, help="Base and SHAD cache (default: the demo's)."
+    )
+    common.add_argument(
         "--threads", type=int, default=1, help="torch threads (default 1: a shared machine)."
     )
-    run.add_argument(
+    common.add_argument(
         "--quick", action="store_true", help="The demo's quick preset (smoke test of this script)."
     )
-    run.add_argument(
+    common.add_argument(
         "--fixed-base", action="store_true", help="Use the seed-0 base for every seed."
     )
-    run.add_argument(
+    common.add_argument(
         "--steps",
         type=int,
         default=None,
         help="LoRA training steps of every variant (default: the demo's 150); for budget studies.",
     )
-    run.add_argument(
+    common.add_argument(
         "--base-steps",
         type=int,
         default=None,
         help="Pretraining steps of the base (default: the demo's). The benchmark is not bound by the "
         "demo's 10-minute budget, so a longer-pretrained base (built once, cached) can be used.",
+    )
+    run = sub.add_parser("run", parents=[common], help="Run (or resume) the benchmark chunks.")
+    run.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    run.add_argument("--results", default="benchmarks/results/evidence.jsonl")
+    sweep = sub.add_parser(
+        "thresholds",
+        parents=[common],
+        help="SHAD's label quality at other thresholds, from its cached losses (no training).",
+    )
+    sweep.add_argument(
+        "--thresholds", type=float, nargs="+", default=[0.0, 0.005, 0.01, 0.02, 0.05]
     )
     summary = sub.add_parser(
         "summary", help="Print mean +- std and paired differences vs SFT as Markdown."
@@ -274,16 +287,21 @@ def run_chunk(ctx: SeedContext, seed: int, variant: str) -> dict[str, Any]:
     }
 
 
-def run(args: argparse.Namespace) -> int:
+def _quiet(threads: int) -> None:
+    """Set torch's threads and silence the progress bars and logs of every library below."""
     from datasets import disable_progress_bars
     from transformers.utils import logging as hf_logging
 
-    from rft_trl.demo.pipeline import versions
-
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(threads)
     disable_progress_bars()
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
+
+
+def run(args: argparse.Namespace) -> int:
+    from rft_trl.demo.pipeline import versions
+
+    _quiet(args.threads)
     path = Path(args.results)
     done = done_chunks(path)
     for seed in args.seeds:
@@ -322,6 +340,60 @@ def run(args: argparse.Namespace) -> int:
                 f"({time.perf_counter() - t0:.0f} s)",
                 flush=True,
             )
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ thresholds
+
+
+def thresholds(args: argparse.Namespace) -> int:
+    """SHAD's labels re-thresholded from their stored losses, mean +- std over seeds, as Markdown.
+
+    The drift share is the part of the response tokens the base already predicts (l_o below
+    SATURATED_LOSS) that the threshold labels reasoning by an LD of at most DRIFT_NATS.
+    """
+    from rft_trl.demo.metrics import label_quality, response_arrays
+    from rft_trl.shad.health import DRIFT_NATS, SATURATED_LOSS
+
+    _quiet(args.threads)
+    per_cut: dict[float, list[list[float]]] = {cut: [] for cut in args.thresholds}
+    true_boilerplate = []
+    for seed in args.seeds:
+        arrays = response_arrays(SeedContext(seed, args).labelled)
+        gold, ld, family = arrays["gt"], arrays["ld"], arrays["family"]
+        saturated = arrays["l_o"] < SATURATED_LOSS
+        true_boilerplate.append(1.0 - float(gold.mean()))
+        for cut in args.thresholds:
+            predicted = (ld > cut).astype(np.int64)
+            quality = label_quality(predicted, gold, ld)
+            right = predicted == gold
+            per_cut[cut].append(
+                [
+                    quality["accuracy"],
+                    float(right[family == "json"].mean()),
+                    float(right[family == "react"].mean()),
+                    quality["precision"],
+                    quality["recall"],
+                    quality["f1"],
+                    quality["boilerplate_fraction"],
+                    float(np.mean(saturated & (ld > cut) & (ld <= DRIFT_NATS))),
+                ]
+            )
+        print(f"seed {seed}: labelled", file=sys.stderr, flush=True)
+    lines = [
+        f"SHAD labels re-thresholded, seeds {args.seeds} (mean +- std); true boilerplate fraction "
+        f"{100 * np.mean(true_boilerplate):.1f}%",
+        "",
+        "| threshold | accuracy | JSON | ReAct | precision | recall | F1 | labelled boilerplate | drift share |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for cut, rows in per_cut.items():
+        m, sd = np.mean(rows, axis=0), np.std(rows, axis=0, ddof=1 if len(rows) > 1 else 0)
+        lines.append(
+            f"| {cut:g} | {100 * m[0]:.1f} +- {100 * sd[0]:.1f}% | {100 * m[1]:.1f}% | {100 * m[2]:.1f}% | "
+            f"{m[3]:.3f} | {m[4]:.3f} | {m[5]:.3f} | {100 * m[6]:.1f}% | {100 * m[7]:.1f}% |"
+        )
+    print("\n".join(lines))
     return 0
 
 
@@ -466,7 +538,8 @@ def summary(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    return run(args) if args.command == "run" else summary(args)
+    commands = {"run": run, "thresholds": thresholds, "summary": summary}
+    return commands[args.command](args)
 
 
 if __name__ == "__main__":

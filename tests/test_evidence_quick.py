@@ -1,4 +1,4 @@
-"""`benchmarks/evidence.py run --quick` and `summary` run end to end and resume (breakage only: no result is asserted)."""
+"""`benchmarks/evidence.py run --quick`, `thresholds` and `summary` run end to end and resume (no benchmark result is asserted)."""
 
 from __future__ import annotations
 
@@ -40,6 +40,7 @@ def test_quick_run_writes_one_row_per_variant_then_resumes_and_summarises(tmp_pa
         "sft",
         "rft",
         "rft_gt",
+        "rft_margin",
         "--n-test",
         "8",
         "--loss-samples",
@@ -53,7 +54,7 @@ def test_quick_run_writes_one_row_per_variant_then_resumes_and_summarises(tmp_pa
     assert first.returncode == 0, first.stderr[-4000:]
     rows = [json.loads(line) for line in results.read_text().splitlines()]
     runs = [r for r in rows if r["kind"] == "run"]
-    assert [r["variant"] for r in runs] == ["sft", "rft", "rft_gt"]
+    assert [r["variant"] for r in runs] == ["sft", "rft", "rft_gt", "rft_margin"]
     assert [r["kind"] for r in rows].count("seed") == 1
     for row in runs:
         assert 0.0 <= row["exact_match"] <= 1.0 and 0.0 <= row["format_valid"] <= 1.0
@@ -63,6 +64,33 @@ def test_quick_run_writes_one_row_per_variant_then_resumes_and_summarises(tmp_pa
     by_variant = {r["variant"]: r for r in runs}
     assert by_variant["rft_gt"]["label_quality"]["accuracy"] == 1.0
     assert by_variant["sft"]["label_quality"] is None
+    # a higher threshold labels at least as many tokens boilerplate
+    margin, plain = by_variant["rft_margin"]["label_quality"], by_variant["rft"]["label_quality"]
+    assert margin["boilerplate_fraction"] >= plain["boilerplate_fraction"]
+
+    # the threshold sweep re-labels from SHAD's cached losses and agrees with the runs' labels
+    sweep = _evidence(
+        "thresholds",
+        "--quick",
+        "--seeds",
+        "0",
+        "--n-test",
+        "8",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--thresholds",
+        "0",
+        "0.005",
+        cwd=tmp_path,
+    )
+    assert sweep.returncode == 0, sweep.stderr[-4000:]
+    assert "| threshold | accuracy | JSON | ReAct |" in sweep.stdout
+    rows_by_cut = [
+        line.split(" | ") for line in sweep.stdout.splitlines() if line.startswith("| 0")
+    ]
+    cells = {cells[0].removeprefix("| "): cells[1] for cells in rows_by_cut}
+    assert cells["0"].startswith(f"{100 * plain['accuracy']:.1f} +- ")
+    assert cells["0.005"].startswith(f"{100 * margin['accuracy']:.1f} +- ")
 
     again = _evidence(*run_args, cwd=tmp_path)  # every chunk is done: nothing is rerun
     assert again.returncode == 0, again.stderr[-4000:]
