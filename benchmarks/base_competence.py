@@ -1,6 +1,6 @@
 """Can a demo base already do the task in its own (non-agent) forms? The check behind docs/demo.md's recipe table.
 
-    python benchmarks/base_competence.py --base ~/.cache/rft_trl/demo-base-<fingerprint>
+    python benchmarks/base_competence.py --base ~/.cache/rft-trl/demo-base-<fingerprint>
     python benchmarks/base_competence.py --base DIR --samples 100 --threads 2
 
 For held-out requests (a corpus seed the pretraining text does not use), the base greedily

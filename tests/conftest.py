@@ -56,7 +56,7 @@ def one_thread_per_module() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def tiny_checkpoint() -> Path:
-    """Directory with the default tiny Llama and its tokenizer (cached in $RFT_TRL_CACHE or ~/.cache/rft_trl)."""
+    """Directory with the default tiny Llama and its tokenizer (cached in $RFT_TRL_CACHE or ~/.cache/rft-trl)."""
     return build_tiny_checkpoint()
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from datasets import Dataset
 
+from rft_trl.demo.base_model import BaseRecipe, base_path
 from rft_trl.options import RFTConfigError
 from rft_trl.shad import ShadSettings, reclassify
 from rft_trl.shad.classify import classify
@@ -147,3 +148,5 @@ def test_cache_dir_resolution(monkeypatch, tmp_path):
     monkeypatch.delenv("RFT_TRL_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert ShadSettings().resolved_cache_dir() == tmp_path / "xdg" / "rft-trl"
+    # one folder for everything the package caches: the demo's base sits beside the SHAD labels
+    assert base_path(BaseRecipe()).parent == ShadSettings().resolved_cache_dir()

@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--cache-dir",
         default=None,
-        help="Where the base model and SHAD labels are cached (default: $RFT_TRL_CACHE or ~/.cache/rft_trl).",
+        help="Where the base model and SHAD labels are cached (default: $RFT_TRL_CACHE, else $XDG_CACHE_HOME/rft-trl or ~/.cache/rft-trl).",
     )
     parser.add_argument("--no-progress", action="store_true", help="Hide progress bars.")
 

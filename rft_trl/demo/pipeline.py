@@ -171,7 +171,7 @@ def run_shad(model, tokenizer, splits: Splits, settings: DemoSettings):
             min_steps=settings.shad_min_steps,
             threshold=settings.shad_threshold,
             seed=settings.seed,
-            cache_dir=str(Path(settings.cache_dir) / "shad") if settings.cache_dir else None,
+            cache_dir=str(settings.cache_dir) if settings.cache_dir else None,
         )
         return label_dataset(
             model,

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from rft_trl.cache_root import default_cache_dir
 from rft_trl.options import OPTIONS
 
 
@@ -55,9 +55,4 @@ class ShadSettings:
 
     def resolved_cache_dir(self) -> Path:
         """Where the cache lives: `cache_dir`, else $RFT_TRL_CACHE, else $XDG_CACHE_HOME/rft-trl (~/.cache/rft-trl)."""
-        if self.cache_dir:
-            return Path(self.cache_dir).expanduser()
-        if os.environ.get("RFT_TRL_CACHE"):
-            return Path(os.environ["RFT_TRL_CACHE"]).expanduser()
-        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-        return Path(base).expanduser() / "rft-trl"
+        return Path(self.cache_dir).expanduser() if self.cache_dir else default_cache_dir()

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
 
+from rft_trl.cache_root import default_cache_dir
 from rft_trl.synthetic import phrasing
 from rft_trl.synthetic.catalog import default_world
 from rft_trl.synthetic.corpus import generate_samples
@@ -22,7 +23,6 @@ from rft_trl.synthetic.tokenizer import CHAT_TEMPLATE, train_tokenizer, world_te
 # Bump when the build changes in a way the recipe fields do not capture.
 BUILD_VERSION = 1
 RECIPE_FILE = "rft_trl_recipe.json"
-CACHE_ENV = "RFT_TRL_CACHE"
 
 
 @dataclass(frozen=True)
@@ -127,11 +127,6 @@ def save_tiny_checkpoint(path: str | os.PathLike[str], recipe: TinyRecipe | None
         json.dumps({"fingerprint": recipe.fingerprint(), **asdict(recipe)}, indent=2)
     )
     return path
-
-
-def default_cache_dir() -> Path:
-    """$RFT_TRL_CACHE, else ~/.cache/rft_trl."""
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "rft_trl")
 
 
 def build_tiny_checkpoint(
