@@ -444,6 +444,52 @@ def _family_table(by: dict[tuple[int, str], dict[str, Any]], seeds: list[int]) -
     return lines
 
 
+def _versus_rft_table(by: dict[tuple[int, str], dict[str, Any]], seeds: list[int]) -> list[str]:
+    """Every other RFT variant paired against `rft` (SHAD labels, tau 3) on the same seed."""
+    lines = [
+        "",
+        "RFT variants paired against `rft` (same seed; mean ± std of the difference):",
+        "",
+        "| variant | seeds | Δ exact match | seeds better | Δ format valid | Δ boilerplate loss "
+        "| Δ reasoning loss |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for variant, spec in VARIANTS.items():
+        paired = [(by[(s, variant)], by[(s, "rft")]) for s in seeds if (s, variant) in by]
+        paired = [(a, b) for a, b in paired if (b["seed"], "rft") in by]
+        if variant == "rft" or not spec["rft"] or not paired:
+            continue
+        d_em = [100 * (a["exact_match"] - b["exact_match"]) for a, b in paired]
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    variant,
+                    str(len(paired)),
+                    _mean_std(d_em),
+                    f"{sum(d > 0 for d in d_em)}/{len(d_em)}",
+                    _mean_std([100 * (a["format_valid"] - b["format_valid"]) for a, b in paired]),
+                    _mean_std(
+                        [
+                            a["heldout_boilerplate_loss"] - b["heldout_boilerplate_loss"]
+                            for a, b in paired
+                        ],
+                        digits=3,
+                    ),
+                    _mean_std(
+                        [
+                            a["heldout_reasoning_loss"] - b["heldout_reasoning_loss"]
+                            for a, b in paired
+                        ],
+                        digits=3,
+                    ),
+                ]
+            )
+            + " |"
+        )
+    return lines
+
+
 def summary_markdown(rows: list[dict[str, Any]]) -> str:
     """Mean ± std over seeds and paired differences vs SFT (same seed), as Markdown tables."""
     runs = [r for r in rows if r.get("kind") == "run"]
@@ -492,6 +538,8 @@ def summary_markdown(rows: list[dict[str, Any]]) -> str:
             + " |"
         )
     lines += _family_table(by, seeds)
+    if any((s, "rft") in by for s in seeds):
+        lines += _versus_rft_table(by, seeds)
     if seeds_rows:
         lines += [
             "",
