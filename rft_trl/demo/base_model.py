@@ -31,8 +31,8 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from rft_trl.synthetic import IGNORE_INDEX, generate_samples, train_tokenizer
 from rft_trl.cache_root import default_cache_dir
+from rft_trl.synthetic import IGNORE_INDEX, generate_samples, train_tokenizer
 from rft_trl.synthetic.pretrain_text import CALL_FORMS, TextDocument, pretraining_items
 from rft_trl.synthetic.tokenizer import corpus_text
 

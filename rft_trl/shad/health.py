@@ -112,18 +112,18 @@ def saturation_warning(l_o: np.ndarray) -> str | None:
 
 def drift_warning(l_o: np.ndarray, ld: np.ndarray, threshold: float) -> str | None:
     """A warning when many saturated tokens are labelled reasoning only by an adapter's drift (LD <= DRIFT_NATS)."""
+    l_o, ld = np.asarray(l_o), np.asarray(ld)
     if l_o.size == 0 or threshold >= DRIFT_NATS:
         return None
-    ld = np.asarray(ld)
-    drifting = (np.asarray(l_o) < SATURATED_LOSS) & (ld > threshold) & (ld <= DRIFT_NATS)
+    drifting = (l_o < SATURATED_LOSS) & (ld > threshold) & (ld <= DRIFT_NATS)
     share = float(np.mean(drifting))
     if share <= DRIFT_SHARE:
         return None
     return (
         f"{100 * share:.1f}% of response tokens are ones the base already predicts (loss < "
         f"{SATURATED_LOSS} nats) that are labelled reasoning by an LD of at most {DRIFT_NATS} nats. That is "
-        "drift (any adapter raises a near-certain token's loss that little), not input use, so their label "
-        f"says nothing about the data. `shad_threshold: {DRIFT_NATS}` labels them boilerplate (re-labelled "
+        "drift (any adapter raises a near-certain token's loss that little), not input use: their label "
+        f"reflects the adapter, not the data. `shad_threshold: {DRIFT_NATS}` labels them boilerplate (re-labelled "
         "from the cached losses); docs/benchmarks.md §2 measures what that does to label accuracy and to RFT."
     )
 
