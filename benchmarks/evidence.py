@@ -455,8 +455,11 @@ def _versus_rft_table(by: dict[tuple[int, str], dict[str, Any]], seeds: list[int
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for variant, spec in VARIANTS.items():
-        paired = [(by[(s, variant)], by[(s, "rft")]) for s in seeds if (s, variant) in by]
-        paired = [(a, b) for a, b in paired if (b["seed"], "rft") in by]
+        paired = [
+            (by[(s, variant)], by[(s, "rft")])
+            for s in seeds
+            if (s, variant) in by and (s, "rft") in by
+        ]
         if variant == "rft" or not spec["rft"] or not paired:
             continue
         d_em = [100 * (a["exact_match"] - b["exact_match"]) for a, b in paired]

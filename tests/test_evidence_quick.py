@@ -113,3 +113,30 @@ def test_summary_without_results_says_what_to_run(tmp_path):
     proc = _evidence("summary", "--results", str(tmp_path / "missing.jsonl"), cwd=tmp_path)
     assert proc.returncode == 2
     assert "no results" in proc.stderr and "evidence.py run" in proc.stderr
+
+
+def _row(seed: int, variant: str, exact: float) -> dict:
+    return {
+        "kind": "run",
+        "seed": seed,
+        "variant": variant,
+        "exact_match": exact,
+        "format_valid": 0.9,
+        "evaluation": {},
+        "heldout_boilerplate_loss": 0.2,
+        "heldout_reasoning_loss": 0.5,
+        "label_quality": None,
+        "n_test": 10,
+    }
+
+
+def test_summary_pairs_only_the_seeds_that_have_both_runs(tmp_path):
+    results = tmp_path / "evidence.jsonl"
+    rows = [_row(0, "sft", 0.30), _row(0, "rft", 0.32), _row(0, "rft_gt", 0.35)]
+    rows += [_row(1, "sft", 0.30), _row(1, "rft_gt", 0.40)]  # seed 1 has no rft run
+    results.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    proc = _evidence("summary", "--results", str(results), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    versus_rft = proc.stdout.split("paired against `rft`")[1]
+    assert "| rft_gt | 1 | 3.00 | 1/1 |" in versus_rft
+    assert "| rft_gt | 37.50 ± 3.54 | 7.50 ± 3.54 | 2/2 |" in proc.stdout  # vs SFT: both seeds
