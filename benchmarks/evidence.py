@@ -206,13 +206,14 @@ class SeedContext:
         )
 
     def labels_for(self, kind: str, seed: int):
-        """The training rows with `token_class` from SHAD, ground truth, random or format rules; and their quality."""
+        """The training rows with `token_class` from SHAD (`shad`, or `shad@X`: re-thresholded at X),
+        ground truth, random or format rules; and their quality."""
         from rft_trl.demo import baselines
         from rft_trl.demo.metrics import flat, label_quality
         from rft_trl.shad.classify import reclassify
         from rft_trl.synthetic.alignment import token_texts
 
-        data = self.labelled
+        data, classes = self.labelled, None
         if kind == "gt":
             classes = baselines.ground_truth_labels(data["gt_class"])
         elif kind == "random":
@@ -225,9 +226,6 @@ class SeedContext:
             )
         elif kind.startswith("shad@"):
             data = reclassify(data, float(kind.removeprefix("shad@")))
-            classes = None
-        else:
-            classes = None
         if classes is not None:
             data = data.remove_columns("token_class").add_column("token_class", classes)
         predicted, truth = flat(data["token_class"], np.int64), flat(data["gt_class"], np.int64)
