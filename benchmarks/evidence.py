@@ -409,6 +409,11 @@ def _mean_std(values: list[float], digits: int = 2) -> str:
 FAMILIES = ("json", "react")
 
 
+def _paired_diffs(paired: list[tuple[dict, dict]], key: str, scale: float = 1.0) -> list[float]:
+    """`scale * (a[key] - b[key])` for each (run, reference run) pair of the same seed."""
+    return [scale * (a[key] - b[key]) for a, b in paired]
+
+
 def _family_table(by: dict[tuple[int, str], dict[str, Any]], seeds: list[int]) -> list[str]:
     """Exact match and format validity per corpus family, with the paired exact-match difference."""
     lines = [
@@ -460,7 +465,7 @@ def _versus_rft_table(by: dict[tuple[int, str], dict[str, Any]], seeds: list[int
         ]
         if variant == "rft" or not spec["rft"] or not paired:
             continue
-        d_em = [100 * (a["exact_match"] - b["exact_match"]) for a, b in paired]
+        d_em = _paired_diffs(paired, "exact_match", 100)
         lines.append(
             "| "
             + " | ".join(
@@ -469,21 +474,9 @@ def _versus_rft_table(by: dict[tuple[int, str], dict[str, Any]], seeds: list[int
                     str(len(paired)),
                     _mean_std(d_em),
                     f"{sum(d > 0 for d in d_em)}/{len(d_em)}",
-                    _mean_std([100 * (a["format_valid"] - b["format_valid"]) for a, b in paired]),
-                    _mean_std(
-                        [
-                            a["heldout_boilerplate_loss"] - b["heldout_boilerplate_loss"]
-                            for a, b in paired
-                        ],
-                        digits=3,
-                    ),
-                    _mean_std(
-                        [
-                            a["heldout_reasoning_loss"] - b["heldout_reasoning_loss"]
-                            for a, b in paired
-                        ],
-                        digits=3,
-                    ),
+                    _mean_std(_paired_diffs(paired, "format_valid", 100)),
+                    _mean_std(_paired_diffs(paired, "heldout_boilerplate_loss"), digits=3),
+                    _mean_std(_paired_diffs(paired, "heldout_reasoning_loss"), digits=3),
                 ]
             )
             + " |"
@@ -514,9 +507,9 @@ def summary_markdown(rows: list[dict[str, Any]]) -> str:
             for r in mine
             if (r["seed"], "sft") in by
         ]
-        d_em = [100 * (a["exact_match"] - b["exact_match"]) for a, b in paired]
-        d_fv = [100 * (a["format_valid"] - b["format_valid"]) for a, b in paired]
-        d_rl = [a["heldout_reasoning_loss"] - b["heldout_reasoning_loss"] for a, b in paired]
+        d_em = _paired_diffs(paired, "exact_match", 100)
+        d_fv = _paired_diffs(paired, "format_valid", 100)
+        d_rl = _paired_diffs(paired, "heldout_reasoning_loss")
         better = sum(d > 0 for d in d_em)
         quality = [r["label_quality"] for r in mine if r.get("label_quality")]
         lines.append(
