@@ -47,6 +47,8 @@ for _name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from rft_trl.synthetic.pretrain_text import ALL_FORMS  # noqa: E402
+
 VARIANTS: dict[str, dict[str, Any]] = {
     "sft": {"rft": False},
     "rft": {"rft": True, "labels": "shad", "options": {"rft_temperature": 3.0}},
@@ -99,6 +101,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="Pretraining steps of the base (default: the demo's). The benchmark is not bound by the "
         "demo's 10-minute budget, so a longer-pretrained base (built once, cached) can be used.",
     )
+    common.add_argument(
+        "--base-forms",
+        nargs="+",
+        default=None,
+        choices=ALL_FORMS,
+        help="Call forms of the base's pretraining text (default: the demo's six classic forms). "
+        "Add the slot forms (labelled, keyed) for a base that has seen tool names in named slots.",
+    )
     run = sub.add_parser("run", parents=[common], help="Run (or resume) the benchmark chunks.")
     run.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     run.add_argument("--results", default="benchmarks/results/evidence.jsonl")
@@ -148,6 +158,25 @@ def append(path: Path, row: dict[str, Any]) -> None:
         os.fsync(handle.fileno())
 
 
+def seed_settings(seed: int, args: argparse.Namespace):
+    """The demo's settings for `seed`, with the base, budget and test-set options of `args` applied."""
+    from rft_trl.demo.pipeline import settings_for
+
+    settings = settings_for(
+        "unused", seed=seed, quick=args.quick, cache_dir=args.cache_dir, progress=False
+    )
+    if not args.fixed_base:
+        settings = replace(settings, base=replace(settings.base, seed=seed))
+    if args.steps is not None:
+        settings = replace(settings, budget=replace(settings.budget, steps=args.steps))
+    if args.base_steps is not None:
+        settings = replace(settings, base=replace(settings.base, pretrain_steps=args.base_steps))
+    if args.base_forms is not None:
+        settings = replace(settings, base=replace(settings.base, call_forms=tuple(args.base_forms)))
+    settings = replace(settings, n_test=args.n_test)
+    return settings
+
+
 class SeedContext:
     """Everything the variants of one seed share: base, data, SHAD labels and label quality."""
 
@@ -155,20 +184,9 @@ class SeedContext:
         from rft_trl.demo.base_model import get_base
         from rft_trl.demo.data import make_data
         from rft_trl.demo.metrics import pad_batches
-        from rft_trl.demo.pipeline import run_shad, settings_for, shad_metrics
+        from rft_trl.demo.pipeline import run_shad, shad_metrics
 
-        settings = settings_for(
-            "unused", seed=seed, quick=args.quick, cache_dir=args.cache_dir, progress=False
-        )
-        if not args.fixed_base:
-            settings = replace(settings, base=replace(settings.base, seed=seed))
-        if args.steps is not None:
-            settings = replace(settings, budget=replace(settings.budget, steps=args.steps))
-        if args.base_steps is not None:
-            settings = replace(
-                settings, base=replace(settings.base, pretrain_steps=args.base_steps)
-            )
-        settings = replace(settings, n_test=args.n_test)
+        settings = seed_settings(seed, args)
         self.settings = settings
         self.base = get_base(settings.base, settings.cache_dir, progress=False)
         model, self.tokenizer = self.base.load()

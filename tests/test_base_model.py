@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 from dataclasses import replace
@@ -22,10 +23,13 @@ from rft_trl.demo.base_model import (
 )
 from rft_trl.demo.data import make_data
 from rft_trl.synthetic import ToolCall
+from rft_trl.synthetic.catalog import default_world
 from rft_trl.synthetic.pretrain_text import (
+    ALL_FORMS,
     BASIC_FORMS,
     CALL_FORMS,
     FORBIDDEN,
+    SLOT_FORMS,
     TextDocument,
     check_document,
     pretraining_items,
@@ -48,7 +52,7 @@ TINY = BaseRecipe(
 
 
 def test_pretraining_text_never_contains_an_agent_template():
-    items = list(pretraining_items(200, seed=3, chat_rate=0.5, forms=CALL_FORMS))
+    items = list(pretraining_items(200, seed=3, chat_rate=0.5, forms=ALL_FORMS))
     texts = [
         item.text if isinstance(item, TextDocument) else "\n".join(m["content"] for m in item)
         for item in items
@@ -70,6 +74,33 @@ def test_every_call_form_carries_the_values():
         assert "get_weather" in text and "New York" in text and "3" in text
     with pytest.raises(ValueError, match="form="):
         render_call(call, "yaml")
+
+
+def test_slot_forms_put_the_tool_and_arguments_in_named_slots():
+    call = ToolCall("get_weather", {"city": "New York", "days": 3})
+    assert render_call(call, "labelled", ("Tool", "Args")) == (
+        'Tool: get_weather\nArgs: {"city": "New York", "days": 3}'
+    )
+    assert json.loads(render_call(call, "keyed", ("fn", "params"))) == {
+        "fn": "get_weather",
+        "params": {"city": "New York", "days": 3},
+    }
+    with pytest.raises(ValueError, match="slot names"):
+        render_call(call, "keyed")
+
+
+def test_slot_names_vary_between_documents_and_never_match_the_agent_templates():
+    slot_lines = [
+        line
+        for item in pretraining_items(300, seed=0, forms=SLOT_FORMS)
+        if isinstance(item, TextDocument)
+        for line in item.answer.splitlines()
+    ]
+    tools = "|".join(default_world().tool_names)
+    labels = {m[1] for line in slot_lines if (m := re.fullmatch(rf"(\w+): ({tools})", line))}
+    keys = {m[1] for line in slot_lines if (m := re.match(rf'{{"(\w+)": "({tools})"', line))}
+    assert len(labels) >= 8 and len(keys) >= 6
+    assert not {"Action", "Action Input", "Thought"} & labels and "name" not in keys
 
 
 def test_pretraining_items_are_deterministic_and_prefix_stable():
@@ -117,6 +148,17 @@ def test_fingerprint_follows_the_recipe():
     assert TINY.fingerprint() == replace(TINY).fingerprint()
     assert TINY.fingerprint() != replace(TINY, pretrain_steps=3).fingerprint()
     assert TINY.fingerprint() != replace(TINY, call_forms=BASIC_FORMS).fingerprint()
+    assert TINY.fingerprint() != replace(TINY, call_forms=ALL_FORMS).fingerprint()
+
+
+def test_fingerprint_of_a_slot_recipe_follows_the_slot_pools(monkeypatch):
+    # The slot forms' text is fingerprinted only for recipes that use them.
+    from rft_trl.synthetic import pretrain_text
+
+    slot, classic = replace(TINY, call_forms=ALL_FORMS), TINY.fingerprint()
+    before = slot.fingerprint()
+    monkeypatch.setattr(pretrain_text, "_NAME_KEYS", ("tool", "fn"))
+    assert slot.fingerprint() != before and TINY.fingerprint() == classic
 
 
 def test_cache_is_reused_rebuilt_on_recipe_change_and_healed_when_corrupt(

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "evidence.py"
 
@@ -140,3 +142,24 @@ def test_summary_pairs_only_the_seeds_that_have_both_runs(tmp_path):
     versus_rft = proc.stdout.split("paired against `rft`")[1]
     assert "| rft_gt | 1 | 3.00 | 1/1 |" in versus_rft
     assert "| rft_gt | 37.50 ± 3.54 | 7.50 ± 3.54 | 2/2 |" in proc.stdout  # vs SFT: both seeds
+
+
+def test_base_options_reach_the_base_recipe_and_bad_forms_are_refused(capsys):
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        import evidence
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    from rft_trl.demo.base_model import BaseRecipe
+
+    args = evidence.parse_args(
+        ["thresholds", "--seeds", "3", "--base-steps", "1500", "--base-forms", "function", "keyed"]
+    )
+    settings = evidence.seed_settings(3, args)
+    assert settings.base.call_forms == ("function", "keyed")
+    assert settings.base.pretrain_steps == 1500 and settings.base.seed == 3
+    fixed = evidence.seed_settings(3, evidence.parse_args(["thresholds", "--fixed-base"]))
+    assert fixed.base == BaseRecipe()  # the demo's base when no base option is given
+    with pytest.raises(SystemExit):
+        evidence.parse_args(["thresholds", "--base-forms", "yaml"])
+    assert "invalid choice: 'yaml'" in capsys.readouterr().err

@@ -81,20 +81,23 @@ class BaseRecipe:
 
     def fingerprint(self) -> str:
         """Hash of the recipe, the build version and what the text generators produce."""
-        payload = {"recipe": asdict(self), "build": BUILD_VERSION, "text": _generator_fingerprint()}
+        text = _generator_fingerprint(tuple(dict.fromkeys(CALL_FORMS + self.call_forms)))
+        payload = {"recipe": asdict(self), "build": BUILD_VERSION, "text": text}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
 _FINGERPRINT_ITEMS = 200
 
 
-def _generator_fingerprint() -> str:
+def _generator_fingerprint(forms: tuple[str, ...]) -> str:
     # A change to the world, the corpus or the pretraining text must give a new base. Enough items
-    # that every phrasing choice (e.g. each chat system line) is drawn at least once.
+    # that every phrasing choice (e.g. each chat system line) is drawn at least once. `forms`: the
+    # six classic forms plus any slot form the recipe uses (so adding slot forms to the generator
+    # left the classic recipes' fingerprints, and their cached bases, as they were).
     items = [
         [item.context, item.answer] if isinstance(item, TextDocument) else item
         for item in pretraining_items(
-            _FINGERPRINT_ITEMS, 0, chat_rate=0.5, schema_rate=0.5, forms=CALL_FORMS, echo_rate=0.5
+            _FINGERPRINT_ITEMS, 0, chat_rate=0.5, schema_rate=0.5, forms=forms, echo_rate=0.5
         )
     ]
     samples = [s.messages for s in generate_samples(40, "mixed", 0, split="fingerprint")]

@@ -23,6 +23,12 @@ from rft_trl.synthetic.world import ToolSpec, World, render_value, template_piec
 # How the calls of a request are written. None of these is an agent response template.
 CALL_FORMS: tuple[str, ...] = ("function", "params", "record", "xml", "url", "cli")
 BASIC_FORMS: tuple[str, ...] = CALL_FORMS[:3]
+# Forms whose tool name and arguments sit in named slots, with the slot names drawn per document
+# from a pool ("Tool: x / Args: {...}", `{"fn": "x", "params": {...}}`): the base learns that a
+# slot after a request holds the tool the request needs, whatever the slot is called, as a real
+# LLM has seen many such layouts. The agent templates' own slot names are not in the pools.
+SLOT_FORMS: tuple[str, ...] = ("labelled", "keyed")
+ALL_FORMS: tuple[str, ...] = CALL_FORMS + SLOT_FORMS
 # Strings that must never occur in pretraining text (checked by `check_document`).
 FORBIDDEN: tuple[str, ...] = (
     "Thought:",
@@ -37,6 +43,21 @@ _SCHEMA_HEADERS = ("Available functions:", "API reference:", "Known endpoints:")
 _RESULT_ARROWS = (" = ", " -> ", " returns ")
 _SUMMARY_LABELS = ("Summary", "In short", "Result")
 _TOPIC_LABELS = ("Topic", "Subject", "About")
+_NAME_LABELS = (
+    "Tool",
+    "Call",
+    "Use",
+    "Function",
+    "Step",
+    "Invoke",
+    "Run",
+    "Command",
+    "Method",
+    "API",
+)
+_ARGS_LABELS = ("Input", "Args", "Params", "Parameters", "With", "Options", "Payload", "Values")
+_NAME_KEYS = ("tool", "function", "call", "api", "method", "op", "endpoint", "fn")
+_ARGS_KEYS = ("args", "params", "parameters", "input", "kwargs", "payload", "options", "data")
 
 
 def fill(template: str, values: dict[str, Any]) -> str:
@@ -56,9 +77,26 @@ def _value_literal(value: Any) -> str:
     return json.dumps(value)
 
 
-def render_call(call: ToolCall, form: str) -> str:
+def slot_names(rng: random.Random, form: str) -> tuple[str, str] | None:
+    """The (name slot, arguments slot) of one document in a slot form, drawn from the pools; None otherwise."""
+    if form == "labelled":
+        return rng.choice(_NAME_LABELS), rng.choice(_ARGS_LABELS)
+    if form == "keyed":
+        return rng.choice(_NAME_KEYS), rng.choice(_ARGS_KEYS)
+    return None
+
+
+def render_call(call: ToolCall, form: str, slots: tuple[str, str] | None = None) -> str:
     """One call in a non-agent form: `name(arg="v")`, `name params = {...}`, `Record -- tool: name -- arg: v`,
-    `<name arg="v"/>`, `GET /name?arg=v` or `$ name --arg "v"`."""
+    `<name arg="v"/>`, `GET /name?arg=v`, `$ name --arg "v"`; or, with `slots` (`slot_names`),
+    `Tool: name` + `Args: {...}` lines or `{"fn": "name", "params": {...}}`."""
+    if form in SLOT_FORMS:
+        if slots is None:
+            raise ValueError(f"form={form!r} needs its slot names (slot_names)")
+        name_slot, args_slot = slots
+        if form == "labelled":
+            return f"{name_slot}: {call.name}\n{args_slot}: {json.dumps(call.arguments)}"
+        return json.dumps({name_slot: call.name, args_slot: call.arguments})
     if form == "function":
         args = ", ".join(f"{k}={_value_literal(v)}" for k, v in call.arguments.items())
         return f"{call.name}({args})"
@@ -76,7 +114,7 @@ def render_call(call: ToolCall, form: str) -> str:
     if form == "cli":
         flags = "".join(f" --{k} {_value_literal(v)}" for k, v in call.arguments.items())
         return f"$ {call.name}{flags}"
-    raise ValueError(f"form={form!r} is unknown; use one of {CALL_FORMS}")
+    raise ValueError(f"form={form!r} is unknown; use one of {ALL_FORMS}")
 
 
 def _user_request(sample: Sample) -> str:
@@ -96,13 +134,18 @@ def _topic_lines(rng: random.Random, tools: list[ToolSpec], calls: list[ToolCall
 
 
 def _result_lines(
-    rng: random.Random, world: World, tools: list[ToolSpec], calls: list[ToolCall], form: str
+    rng: random.Random,
+    world: World,
+    tools: list[ToolSpec],
+    calls: list[ToolCall],
+    form: str,
+    slots: tuple[str, str] | None,
 ) -> list[str]:
     lines, clauses = [], []
     arrow = rng.choice(_RESULT_ARROWS)
     for tool, call in zip(tools, calls, strict=True):
         result = world.observe(tool, call.arguments)
-        lines.append(render_call(call, form) + arrow + json.dumps(result))
+        lines.append(render_call(call, form, slots) + arrow + json.dumps(result))
         clauses.append(fill(tool.answer, {**call.arguments, **result}))
     lines.append(f"{rng.choice(_SUMMARY_LABELS)}: " + "; ".join(clauses) + ".")
     return lines
@@ -133,6 +176,7 @@ def document(
     tools = [world.tool(c.name) for c in sample.calls]
     calls = list(sample.calls)
     form = rng.choice(forms)
+    slots = slot_names(rng, form)
     lines: list[str] = []
     if rng.random() < schema_rate:
         lines.append(_schema_block(rng, world, sample.tools))
@@ -143,12 +187,12 @@ def document(
         lines.append(f"Quote: {_user_request(sample)}")
     kind = rng.random()
     if kind < 0.5:
-        lines += [render_call(c, form) for c in calls]
+        lines += [render_call(c, form, slots) for c in calls]
     elif kind < 0.75:
         lines += _topic_lines(rng, tools, calls)
-        lines += [render_call(c, form) for c in calls]
+        lines += [render_call(c, form, slots) for c in calls]
     else:
-        lines += _result_lines(rng, world, tools, calls, form)
+        lines += _result_lines(rng, world, tools, calls, form, slots)
     return TextDocument(context, "\n".join(lines))
 
 
@@ -188,13 +232,14 @@ def chat_document(
     tools = [world.tool(c.name) for c in sample.calls]
     calls = list(sample.calls)
     form = rng.choice(forms)
+    slots = slot_names(rng, form)
     system = rng.choice(_CHAT_SYSTEMS)
     if rng.random() < schema_rate:
         system += "\n" + _schema_block(rng, world, sample.tools)
     messages = [
         {"role": "system", "content": system},
         {"role": "user", "content": _user_request(sample)},
-        {"role": "assistant", "content": "\n".join(render_call(c, form) for c in calls)},
+        {"role": "assistant", "content": "\n".join(render_call(c, form, slots) for c in calls)},
     ]
     if rng.random() < 0.3:
         results = [world.observe(t, c.arguments) for t, c in zip(tools, calls, strict=True)]
