@@ -5,7 +5,10 @@ format (FINDINGS.md: the regime where SHAD works best): it has learned the input
 dependencies of the world (which tool a request needs, which values it carries, what a result
 says) from function-call syntax, JSON dicts and key-value records, but it has never seen the
 agent response templates (Thought/Action/Action Input, the JSON call list of the json family)
-nor their stock phrasing.
+nor their stock phrasing. The optional slot forms (`SLOT_FORMS`) write calls as named slots whose
+names vary per document, so the base learns "a slot after a request holds the tool it needs"
+without meeting the agent templates' own slot names (docs/benchmarks.md §2 measures what they do
+to SHAD's labels).
 """
 
 from __future__ import annotations
