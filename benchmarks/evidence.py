@@ -7,7 +7,8 @@
 `--base-steps N` pretrains the base longer than the demo does (the demo's 600 steps fit its
 10-minute budget but leave the base unable to copy argument values; docs/demo.md), built once and
 cached. `--steps N` changes every variant's LoRA budget (for budget studies; write those rows to
-their own results file).
+their own results file). `--base-forms ...` picks the call forms of the base's pretraining text
+(add `labelled keyed` for a base that has seen tool names in named slots; docs/benchmarks.md §2).
 
 `run` is resumable: every (seed, variant) is one chunk whose result is appended to the JSONL file
 as soon as it finishes, and chunks already in the file are skipped. The base model and SHAD's
@@ -39,7 +40,7 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 for _name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
     os.environ.setdefault(_name, "1")
@@ -48,6 +49,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from rft_trl.synthetic.pretrain_text import ALL_FORMS  # noqa: E402
+
+if TYPE_CHECKING:
+    from rft_trl.demo.pipeline import DemoSettings
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "sft": {"rft": False},
@@ -158,7 +162,7 @@ def append(path: Path, row: dict[str, Any]) -> None:
         os.fsync(handle.fileno())
 
 
-def seed_settings(seed: int, args: argparse.Namespace):
+def seed_settings(seed: int, args: argparse.Namespace) -> DemoSettings:
     """The demo's settings for `seed`, with the base, budget and test-set options of `args` applied."""
     from rft_trl.demo.pipeline import settings_for
 
