@@ -169,16 +169,13 @@ def seed_settings(seed: int, args: argparse.Namespace) -> DemoSettings:
     settings = settings_for(
         "unused", seed=seed, quick=args.quick, cache_dir=args.cache_dir, progress=False
     )
-    if not args.fixed_base:
-        settings = replace(settings, base=replace(settings.base, seed=seed))
-    if args.steps is not None:
-        settings = replace(settings, budget=replace(settings.budget, steps=args.steps))
+    base: dict[str, Any] = {} if args.fixed_base else {"seed": seed}
     if args.base_steps is not None:
-        settings = replace(settings, base=replace(settings.base, pretrain_steps=args.base_steps))
+        base["pretrain_steps"] = args.base_steps
     if args.base_forms is not None:
-        settings = replace(settings, base=replace(settings.base, call_forms=tuple(args.base_forms)))
-    settings = replace(settings, n_test=args.n_test)
-    return settings
+        base["call_forms"] = tuple(args.base_forms)
+    budget = settings.budget if args.steps is None else replace(settings.budget, steps=args.steps)
+    return replace(settings, base=replace(settings.base, **base), budget=budget, n_test=args.n_test)
 
 
 class SeedContext:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import subprocess
@@ -162,7 +161,7 @@ def test_fingerprint_of_a_slot_recipe_follows_the_slot_pools(monkeypatch):
 
 
 def test_cache_is_reused_rebuilt_on_recipe_change_and_healed_when_corrupt(
-    tmp_path, single_thread_torch
+    tmp_path, single_thread_torch, benchmark_script
 ):
     messages: list[str] = []
     first = get_base(TINY, tmp_path, progress=False, log=messages.append)
@@ -206,18 +205,11 @@ def test_build_is_deterministic_by_seed(tmp_path, single_thread_torch):
 COMPETENCE_SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "base_competence.py"
 
 
-def _competence_module():
-    spec = importlib.util.spec_from_file_location("base_competence", COMPETENCE_SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_competence_of_an_untrained_base_is_zero_exact_and_counts_every_sample(
-    tmp_path, single_thread_torch
+    tmp_path, single_thread_torch, benchmark_script
 ):
     model, tokenizer = get_base(TINY, tmp_path, progress=False, log=lambda _: None).load()
-    result = _competence_module().competence(model, tokenizer, samples=4, seed=1)
+    result = benchmark_script("base_competence").competence(model, tokenizer, samples=4, seed=1)
     assert result["samples"] == 4
     # two pretraining steps cannot write a whole call; the tool-name share is a fraction of 4
     assert result["first_call_exact"] == 0.0

@@ -144,12 +144,8 @@ def test_summary_pairs_only_the_seeds_that_have_both_runs(tmp_path):
     assert "| rft_gt | 37.50 ± 3.54 | 7.50 ± 3.54 | 2/2 |" in proc.stdout  # vs SFT: both seeds
 
 
-def test_base_options_reach_the_base_recipe_and_bad_forms_are_refused(capsys):
-    sys.path.insert(0, str(SCRIPT.parent))
-    try:
-        import evidence
-    finally:
-        sys.path.remove(str(SCRIPT.parent))
+def test_base_options_reach_the_base_recipe_and_bad_forms_are_refused(capsys, benchmark_script):
+    evidence = benchmark_script("evidence")
     from rft_trl.demo.base_model import BaseRecipe
 
     args = evidence.parse_args(
