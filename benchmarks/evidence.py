@@ -48,6 +48,7 @@ for _name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from rft_trl.synthetic.phrasing import EXTRA_STOCK_SENTENCES  # noqa: E402
 from rft_trl.synthetic.pretrain_text import ALL_FORMS  # noqa: E402
 
 if TYPE_CHECKING:
@@ -113,6 +114,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="Call forms of the base's pretraining text (default: the demo's six classic forms). "
         "Add the slot forms (labelled, keyed) for a base that has seen tool names in named slots.",
     )
+    common.add_argument(
+        "--stock-sentences",
+        type=int,
+        default=0,
+        help="Extra input-independent sentences in every ReAct thought (default 0: the demo's "
+        "corpus); a larger boilerplate share with the same tasks, sample for sample.",
+    )
     run = sub.add_parser("run", parents=[common], help="Run (or resume) the benchmark chunks.")
     run.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     run.add_argument("--results", default="benchmarks/results/evidence.jsonl")
@@ -133,6 +141,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         value = getattr(args, name, None)
         if value is not None and value < 1:
             parser.error(f"--{name.replace('_', '-')} {value}: pass a number of steps >= 1")
+    stock = getattr(args, "stock_sentences", 0)
+    if not 0 <= stock <= len(EXTRA_STOCK_SENTENCES):
+        parser.error(
+            f"--stock-sentences {stock}: pass a number in [0, {len(EXTRA_STOCK_SENTENCES)}] "
+            "(the size of the extra stock-sentence pool)"
+        )
     return args
 
 
@@ -175,7 +189,13 @@ def seed_settings(seed: int, args: argparse.Namespace) -> DemoSettings:
     if args.base_forms is not None:
         base["call_forms"] = tuple(args.base_forms)
     budget = settings.budget if args.steps is None else replace(settings.budget, steps=args.steps)
-    return replace(settings, base=replace(settings.base, **base), budget=budget, n_test=args.n_test)
+    return replace(
+        settings,
+        base=replace(settings.base, **base),
+        budget=budget,
+        n_test=args.n_test,
+        stock_sentences=args.stock_sentences,
+    )
 
 
 class SeedContext:
@@ -183,22 +203,14 @@ class SeedContext:
 
     def __init__(self, seed: int, args: argparse.Namespace) -> None:
         from rft_trl.demo.base_model import get_base
-        from rft_trl.demo.data import make_data
         from rft_trl.demo.metrics import pad_batches
-        from rft_trl.demo.pipeline import run_shad, shad_metrics
+        from rft_trl.demo.pipeline import demo_data, run_shad, shad_metrics
 
         settings = seed_settings(seed, args)
         self.settings = settings
         self.base = get_base(settings.base, settings.cache_dir, progress=False)
         model, self.tokenizer = self.base.load()
-        self.splits = make_data(
-            self.tokenizer,
-            settings.n_train,
-            settings.n_test,
-            seed=seed,
-            max_tools=settings.max_tools,
-            max_length=settings.max_length,
-        )
+        self.splits = demo_data(self.tokenizer, settings)
         started = time.perf_counter()
         shad = run_shad(model, self.tokenizer, self.splits, settings)
         self.shad_seconds = time.perf_counter() - started
@@ -341,6 +353,7 @@ def run(args: argparse.Namespace) -> int:
                 "settings": {
                     "n_train": ctx.settings.n_train,
                     "n_test": ctx.settings.n_test,
+                    "stock_sentences": ctx.settings.stock_sentences,
                     "budget": ctx.settings.budget.__dict__,
                     "quick": args.quick,
                 },

@@ -49,10 +49,20 @@ def make_data(
     seed: int = 0,
     max_tools: int = 4,
     max_length: int | None = 1024,
+    stock_sentences: int = 0,
 ) -> Splits:
-    """Mixed ReAct/JSON splits (2..`max_tools` tools offered per prompt; held-out prompts unseen in training)."""
+    """Mixed ReAct/JSON splits (2..`max_tools` tools offered per prompt; held-out prompts unseen in training).
+
+    `stock_sentences` > 0 lengthens every ReAct thought by that many input-independent sentences.
+    """
     train, test = make_split_samples(
-        n_train, n_test, family="mixed", seed=seed, min_tools=2, max_tools=max_tools
+        n_train,
+        n_test,
+        family="mixed",
+        seed=seed,
+        min_tools=2,
+        max_tools=max_tools,
+        stock_sentences=stock_sentences,
     )
     return Splits(
         train, test, tokenized(train, tokenizer, max_length), tokenized(test, tokenizer, max_length)

@@ -44,6 +44,7 @@ class DemoSettings:
     n_test: int = 300
     max_tools: int = 2
     max_length: int = 1024
+    stock_sentences: int = 0  # extra stock sentences per ReAct thought (benchmarks/evidence.py)
     base: BaseRecipe = field(default_factory=BaseRecipe)
     budget: TrainBudget = field(default_factory=TrainBudget)
     shad_min_steps: int = 50
@@ -150,6 +151,19 @@ def versions() -> dict[str, str]:
         "python": platform.python_version(),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}",
     }
+
+
+def demo_data(tokenizer, settings: DemoSettings) -> Splits:
+    """The training and held-out splits that `settings` describe (sizes, seed, corpus shape)."""
+    return make_data(
+        tokenizer,
+        settings.n_train,
+        settings.n_test,
+        seed=settings.seed,
+        max_tools=settings.max_tools,
+        max_length=settings.max_length,
+        stock_sentences=settings.stock_sentences,
+    )
 
 
 def run_shad(model, tokenizer, splits: Splits, settings: DemoSettings):
@@ -262,14 +276,7 @@ def _run_demo(settings: DemoSettings, log: Callable[[str], None]) -> dict[str, A
         log(
             f"Corpus: {settings.n_train} training and {settings.n_test} held-out samples (ReAct + JSON calls)"
         )
-        splits = make_data(
-            tokenizer,
-            settings.n_train,
-            settings.n_test,
-            seed=settings.seed,
-            max_tools=settings.max_tools,
-            max_length=settings.max_length,
-        )
+        splits = demo_data(tokenizer, settings)
     with phases("shad"):
         log("SHAD: shuffle-tuning and scoring the training set")
         shad = run_shad(model, tokenizer, splits, settings)

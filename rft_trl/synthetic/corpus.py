@@ -74,6 +74,9 @@ class CorpusSettings:
     min_calls: int = 1
     max_calls: int = 3
     optional_rate: float = 0.4
+    stock_sentences: int = (
+        0  # extra stock sentences in every ReAct thought (JSON responses stay pure JSON)
+    )
 
     def validate(self, world: World) -> None:
         """Raise ValueError naming the argument, the value and the fix."""
@@ -108,6 +111,16 @@ class CorpusSettings:
             raise ValueError(
                 f"optional_rate={self.optional_rate} is not a probability; pass a value in [0, 1]"
             )
+        stock_pool = len(phrasing.EXTRA_STOCK_SENTENCES)
+        if (
+            isinstance(self.stock_sentences, bool)
+            or not isinstance(self.stock_sentences, int)
+            or not 0 <= self.stock_sentences <= stock_pool
+        ):
+            raise ValueError(
+                f"stock_sentences={self.stock_sentences!r} must be an integer in [0, {stock_pool}] "
+                f"(the number of extra stock sentences per ReAct thought)"
+            )
 
 
 def generate_samples(
@@ -123,10 +136,14 @@ def generate_samples(
     min_calls: int = 1,
     max_calls: int = 3,
     optional_rate: float = 0.4,
+    stock_sentences: int = 0,
 ) -> list[Sample]:
     """Generate samples offset..offset+n-1 of `family` ("react", "json" or "mixed").
 
     Sample i depends only on (split, seed, i), so runs are prefix-stable and splits never overlap.
+    `stock_sentences` adds that many input-independent sentences to every ReAct thought, drawn
+    from their own random stream: the tasks, calls and other wording stay those of the default
+    corpus, so corpora that differ only in it can be compared sample by sample.
     """
     if isinstance(n, bool) or not isinstance(n, int) or n < 0:
         raise ValueError(
@@ -143,7 +160,9 @@ def generate_samples(
             f"split={split!r} must be a non-empty name without '|', e.g. 'train' or 'test'"
         )
     world = world if world is not None else default_world()
-    settings = CorpusSettings(min_tools, max_tools, min_calls, max_calls, optional_rate)
+    settings = CorpusSettings(
+        min_tools, max_tools, min_calls, max_calls, optional_rate, stock_sentences
+    )
     settings.validate(world)
     return [
         _generate_one(world, settings, family, seed, split, i) for i in range(offset, offset + n)
@@ -165,7 +184,9 @@ def _generate_one(
     user = _user_request(rng, called, calls)
     sample_id = f"{split}-{seed}-{index:07d}"
     if family == "react":
-        return _react_sample(rng, world, sample_id, offered, called, calls, user)
+        stock_rng = random.Random(f"stock|{split}|{seed}|{index}")
+        extras = [_extra_stock(stock_rng, settings.stock_sentences) for _ in range(n_calls + 1)]
+        return _react_sample(rng, world, sample_id, offered, called, calls, user, extras)
     return _json_sample(rng, world, sample_id, offered, calls, user)
 
 
@@ -256,6 +277,13 @@ def _add_purpose(
 # ----------------------------------------------------------------------------- ReAct
 
 
+def _extra_stock(rng: random.Random, n: int) -> str:
+    """`n` distinct extra stock sentences, each led by a space ("" for n = 0, drawing nothing)."""
+    if n == 0:
+        return ""
+    return "".join(" " + s for s in rng.sample(phrasing.EXTRA_STOCK_SENTENCES, n))
+
+
 def _react_system(rng: random.Random, world: World, offered: list[ToolSpec]) -> str:
     lines = [rng.choice(phrasing.REACT_SYSTEM_INTROS), "", phrasing.REACT_TOOLS_HEADER]
     lines += [world.tool_schema_json(t.name) for t in offered]
@@ -267,7 +295,7 @@ def _react_system(rng: random.Random, world: World, offered: list[ToolSpec]) -> 
 
 
 def _react_call_turn(
-    rng: random.Random, tool: ToolSpec, call: ToolCall, first: bool
+    rng: random.Random, tool: ToolSpec, call: ToolCall, first: bool, extra: str = ""
 ) -> tuple[str, list[Span]]:
     b = TextBuilder().fmt("Thought: ")
     opener = rng.choice(phrasing.FIRST_THOUGHT_OPENERS if first else phrasing.NEXT_THOUGHT_OPENERS)
@@ -282,20 +310,24 @@ def _react_call_turn(
             b.stock(literal)
         else:
             b.add(tool.name, "tool_name")
+    if extra:
+        b.stock(extra)
     b.fmt("\nAction: ").add(tool.name, "tool_name").fmt("\nAction Input: ")
     add_json(b, call.arguments)
     return b.build()
 
 
 def _react_final_turn(
-    rng: random.Random, tools: list[ToolSpec], calls: list[ToolCall], results: list[dict[str, Any]]
+    rng: random.Random,
+    tools: list[ToolSpec],
+    calls: list[ToolCall],
+    results: list[dict[str, Any]],
+    extra: str = "",
 ) -> tuple[str, list[Span]]:
-    b = (
-        TextBuilder()
-        .fmt("Thought: ")
-        .stock(rng.choice(phrasing.FINAL_THOUGHTS))
-        .fmt("\nFinal Answer: ")
-    )
+    b = TextBuilder().fmt("Thought: ").stock(rng.choice(phrasing.FINAL_THOUGHTS))
+    if extra:
+        b.stock(extra)
+    b.fmt("\nFinal Answer: ")
     lead, capitalize = rng.choice(phrasing.ANSWER_LEADS)
     b.stock(lead)
     for i, (tool, call, result) in enumerate(zip(tools, calls, results, strict=True)):
@@ -314,6 +346,7 @@ def _react_sample(
     called: list[ToolSpec],
     calls: list[ToolCall],
     user: str,
+    extras: list[str],
 ) -> Sample:
     messages = [
         {"role": "system", "content": _react_system(rng, world, offered)},
@@ -322,13 +355,13 @@ def _react_sample(
     spans: list[list[Span]] = []
     results = []
     for i, (tool, call) in enumerate(zip(called, calls, strict=True)):
-        content, turn_spans = _react_call_turn(rng, tool, call, first=i == 0)
+        content, turn_spans = _react_call_turn(rng, tool, call, first=i == 0, extra=extras[i])
         result = world.observe(tool, call.arguments)
         results.append(result)
         messages.append({"role": "assistant", "content": content})
         messages.append({"role": "tool", "content": json.dumps(result)})
         spans.append(turn_spans)
-    content, turn_spans = _react_final_turn(rng, called, calls, results)
+    content, turn_spans = _react_final_turn(rng, called, calls, results, extra=extras[-1])
     messages.append({"role": "assistant", "content": content})
     spans.append(turn_spans)
     return Sample(sample_id, "react", messages, spans, calls, [t.name for t in offered])

@@ -96,3 +96,24 @@ ANSWER_LEADS: tuple[tuple[str, bool], ...] = (
     ("Done. ", True),
 )
 ANSWER_JOINERS: tuple[str, ...] = ("; ", ", and ", ". Also, ")
+
+# Extra stock sentences a ReAct thought may carry (`CorpusSettings.stock_sentences`): chatter that
+# depends on no input, for corpora where boilerplate is a larger share of the response.
+EXTRA_STOCK_SENTENCES: tuple[str, ...] = (
+    "I will keep the answer short and clear.",
+    "It is important to use the tools correctly.",
+    "I should double-check the arguments before calling anything.",
+    "This should only take a moment.",
+    "I will make sure the input matches what the user asked for.",
+    "Let me think about this step by step.",
+    "There is no need to ask the user for more details.",
+    "I have all the details I need for this step.",
+    "I will report back once the result is in.",
+    "It is best to follow the required format exactly.",
+    "Nothing else is needed before this step.",
+    "The user will appreciate a precise answer.",
+    "I want to avoid any unnecessary steps.",
+    "Careful work now saves time later.",
+    "I will not guess; the tool will tell me.",
+    "That is the plan for now.",
+)
