@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -125,3 +126,19 @@ def test_unwritable_out_is_refused_before_any_work(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "not a writable folder" in err
     assert not (tmp_path / "cache").exists()
+
+
+def test_demo_data_follows_the_settings_corpus_shape(tiny_tokenizer, tmp_path):
+    from rft_trl.demo.pipeline import demo_data, settings_for
+    from rft_trl.synthetic import REASONING
+
+    settings = settings_for(tmp_path, seed=4, quick=True, n_train=12, n_test=6)
+    plain = demo_data(tiny_tokenizer, settings)
+    verbose = demo_data(tiny_tokenizer, replace(settings, stock_sentences=2))
+    assert [s.calls for s in plain.train_samples] == [s.calls for s in verbose.train_samples]
+    assert [s.sample_id for s in plain.test_samples] == [s.sample_id for s in verbose.test_samples]
+    for sample, row_a, row_b in zip(plain.train_samples, plain.train, verbose.train, strict=True):
+        longer = len(row_b["input_ids"]) > len(row_a["input_ids"])
+        assert longer == (sample.family == "react")  # only ReAct thoughts carry the extra sentences
+        reasoning = [sum(c == REASONING for c in row["gt_class"]) for row in (row_a, row_b)]
+        assert reasoning[0] == reasoning[1]  # the added tokens are all boilerplate

@@ -144,7 +144,9 @@ def test_summary_pairs_only_the_seeds_that_have_both_runs(tmp_path):
     assert "| rft_gt | 37.50 ± 3.54 | 7.50 ± 3.54 | 2/2 |" in proc.stdout  # vs SFT: both seeds
 
 
-def test_base_options_reach_the_base_recipe_and_bad_forms_are_refused(capsys, benchmark_script):
+def test_base_and_corpus_options_reach_the_settings_and_bad_values_are_refused(
+    capsys, benchmark_script
+):
     evidence = benchmark_script("evidence")
     from rft_trl.demo.base_model import BaseRecipe
 
@@ -154,8 +156,14 @@ def test_base_options_reach_the_base_recipe_and_bad_forms_are_refused(capsys, be
     settings = evidence.seed_settings(3, args)
     assert settings.base.call_forms == ("function", "keyed")
     assert settings.base.pretrain_steps == 1500 and settings.base.seed == 3
+    assert settings.stock_sentences == 0  # the demo's corpus unless asked
     fixed = evidence.seed_settings(3, evidence.parse_args(["thresholds", "--fixed-base"]))
     assert fixed.base == BaseRecipe()  # the demo's base when no base option is given
+    verbose = evidence.seed_settings(1, evidence.parse_args(["run", "--stock-sentences", "4"]))
+    assert verbose.stock_sentences == 4 and verbose.seed == 1
     with pytest.raises(SystemExit):
         evidence.parse_args(["thresholds", "--base-forms", "yaml"])
     assert "invalid choice: 'yaml'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        evidence.parse_args(["run", "--stock-sentences", "20"])
+    assert "--stock-sentences 20: pass a number in [0, 16]" in capsys.readouterr().err

@@ -19,7 +19,8 @@ from rft_trl.synthetic import (
     make_splits,
     prompt_messages,
 )
-from rft_trl.synthetic.evaluator import parse_react_step
+from rft_trl.synthetic.evaluator import evaluate_response, parse_react_step
+from rft_trl.synthetic.phrasing import EXTRA_STOCK_SENTENCES
 from rft_trl.synthetic.world import render_value
 
 BOILERPLATE_WORDS = {
@@ -194,6 +195,52 @@ def test_reasoning_fraction_is_a_minority_but_substantial(corpus):
     assert 0.15 < n_reasoning / n_total < 0.6
 
 
+def _characters_by_category(sample: Sample) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for spans in sample.assistant_spans:
+        for span in spans:
+            counts[span.category] = counts.get(span.category, 0) + span.end - span.start
+    return counts
+
+
+def test_stock_sentences_lengthen_react_thoughts_and_change_nothing_else():
+    plain = generate_samples(200, "mixed", seed=5)
+    verbose = generate_samples(200, "mixed", seed=5, stock_sentences=3)
+    added = {" " + sentence for sentence in EXTRA_STOCK_SENTENCES}
+    n_react = 0
+    for a, b in zip(plain, verbose, strict=True):
+        assert (a.sample_id, a.family, a.calls, a.tools) == (
+            b.sample_id,
+            b.family,
+            b.calls,
+            b.tools,
+        )
+        assert evaluate_response(b, b.first_response).exact_match
+        if a.family == "json":
+            assert a.messages == b.messages and a.assistant_spans == b.assistant_spans
+            continue
+        n_react += 1
+        assert [m for m in a.messages if m["role"] != "assistant"] == [
+            m for m in b.messages if m["role"] != "assistant"
+        ]
+        for short, long in zip(a.assistant_contents(), b.assistant_contents(), strict=True):
+            thought = long.split("\n")[0]
+            found = [s for s in added if s in thought]
+            assert len(found) == 3  # three distinct pool sentences in every thought
+            for sentence in found:
+                long = long.replace(sentence, "", 1)
+            assert (
+                long == short
+            )  # remove them and the default corpus is back, character for character
+        # Every added character is stock phrasing; every other category keeps its count.
+        extra = sum(map(len, b.assistant_contents())) - sum(map(len, a.assistant_contents()))
+        before, after = _characters_by_category(a), _characters_by_category(b)
+        assert after["stock_phrase"] - before["stock_phrase"] == extra > 0
+        del before["stock_phrase"], after["stock_phrase"]
+        assert after == before
+    assert n_react > 50
+
+
 def test_datasets_have_trl_columns_and_map_back(
     synthetic_samples, messages_dataset, prompt_completion_dataset
 ):
@@ -240,6 +287,9 @@ def test_splits_are_disjoint():
         ({"min_calls": 4, "max_calls": 4, "min_tools": 3}, ["min_calls=4", "min_tools=3"]),
         ({"optional_rate": 1.5}, ["optional_rate=1.5"]),
         ({"offset": -2}, ["offset=-2"]),
+        ({"stock_sentences": -1}, ["stock_sentences=-1", "[0, 16]"]),
+        ({"stock_sentences": 17}, ["stock_sentences=17", "[0, 16]"]),
+        ({"stock_sentences": True}, ["stock_sentences=True"]),
     ],
 )
 def test_impossible_settings_are_rejected_with_the_fix(kwargs, names):
