@@ -74,9 +74,8 @@ class CorpusSettings:
     min_calls: int = 1
     max_calls: int = 3
     optional_rate: float = 0.4
-    stock_sentences: int = (
-        0  # extra stock sentences in every ReAct thought (JSON responses stay pure JSON)
-    )
+    # Extra input-independent sentences in every ReAct thought (JSON responses stay pure JSON).
+    stock_sentences: int = 0
 
     def validate(self, world: World) -> None:
         """Raise ValueError naming the argument, the value and the fix."""
