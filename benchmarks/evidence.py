@@ -28,6 +28,8 @@ Variants (all from the same base, same LoRA budget, same data order):
     dft            TRL SFTTrainer with loss_type="dft" (Dynamic Fine-Tuning)
     sft_reseed     SFT again with another training seed (LoRA init, data order): its paired
                    difference from `sft` is the run-to-run noise every other difference carries
+    sft_per_sample RFTTrainer with every response token in one group: SFT averaged per sample
+                   instead of per token, RFT's sample weighting without its token weighting
 """
 
 from __future__ import annotations
@@ -68,6 +70,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "rft_regex": {"rft": True, "labels": "regex", "options": {"rft_temperature": 3.0}},
     "dft": {"rft": False, "loss_type": "dft"},
     "sft_reseed": {"rft": False, "train_seed_offset": 1},
+    # RFT's loss with one group per sample: SFT averaged per sample rather than per token.
+    "sft_per_sample": {"rft": True, "labels": "one_group", "options": {"rft_temperature": 3.0}},
 }
 
 
@@ -247,6 +251,8 @@ class SeedContext:
         data, classes = self.labelled, None
         if kind == "gt":
             classes = baselines.ground_truth_labels(data["gt_class"])
+        elif kind == "one_group":
+            classes = baselines.one_group_labels(data["labels"])
         elif kind == "random":
             classes = baselines.random_labels(
                 data["labels"], self.label_figures["boilerplate_fraction"], seed

@@ -43,6 +43,7 @@ def test_quick_run_writes_one_row_per_variant_then_resumes_and_summarises(tmp_pa
         "rft",
         "rft_gt",
         "rft_margin",
+        "sft_per_sample",
         "--n-test",
         "8",
         "--loss-samples",
@@ -56,7 +57,7 @@ def test_quick_run_writes_one_row_per_variant_then_resumes_and_summarises(tmp_pa
     assert first.returncode == 0, first.stderr[-4000:]
     rows = [json.loads(line) for line in results.read_text().splitlines()]
     runs = [r for r in rows if r["kind"] == "run"]
-    assert [r["variant"] for r in runs] == ["sft", "rft", "rft_gt", "rft_margin"]
+    assert [r["variant"] for r in runs] == ["sft", "rft", "rft_gt", "rft_margin", "sft_per_sample"]
     assert [r["kind"] for r in rows].count("seed") == 1
     for row in runs:
         assert 0.0 <= row["exact_match"] <= 1.0 and 0.0 <= row["format_valid"] <= 1.0
@@ -66,6 +67,7 @@ def test_quick_run_writes_one_row_per_variant_then_resumes_and_summarises(tmp_pa
     by_variant = {r["variant"]: r for r in runs}
     assert by_variant["rft_gt"]["label_quality"]["accuracy"] == 1.0
     assert by_variant["sft"]["label_quality"] is None
+    assert by_variant["sft_per_sample"]["label_quality"]["boilerplate_fraction"] == 0.0
     # a higher threshold labels at least as many tokens boilerplate
     margin, plain = by_variant["rft_margin"]["label_quality"], by_variant["rft"]["label_quality"]
     assert margin["boilerplate_fraction"] >= plain["boilerplate_fraction"]

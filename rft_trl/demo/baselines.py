@@ -1,4 +1,4 @@
-"""Alternative token labels for the evidence benchmark: ground truth, random at a given rate, and format rules (regex).
+"""Alternative token labels for the evidence benchmark: ground truth, one group, random at a given rate, and format rules (regex).
 
 Each function returns one `token_class` list per row (-100 outside the loss, 0 boilerplate,
 1 reasoning), ready to replace SHAD's column.
@@ -26,6 +26,12 @@ FORMAT_RULES = re.compile(
 def ground_truth_labels(gt_class: Sequence[Sequence[int]]) -> list[list[int]]:
     """The ground-truth classes as labels (the upper bound: perfect labels)."""
     return [list(row) for row in gt_class]
+
+
+def one_group_labels(labels: Sequence[Sequence[int]]) -> list[list[int]]:
+    """Every response token reasoning: RFT then weighs each sample's mean token loss equally,
+    which is SFT averaged per sample instead of per token (separates RFT's two effects)."""
+    return [[IGNORE_INDEX if t == IGNORE_INDEX else 1 for t in row] for row in labels]
 
 
 def random_labels(
