@@ -1,4 +1,4 @@
-"""Alternative token labels for the evidence benchmark: ground truth, one group, random at a given rate, and format rules (regex).
+"""Alternative token labels for the evidence benchmark: ground truth, one group, random, format rules (regex).
 
 Each function returns one `token_class` list per row (-100 outside the loss, 0 boilerplate,
 1 reasoning), ready to replace SHAD's column.
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from rft_trl.synthetic import IGNORE_INDEX
+from rft_trl.synthetic import IGNORE_INDEX, REASONING
 
 # The paper's Regex baseline: format keywords, JSON punctuation and JSON keys are boilerplate,
 # everything else is reasoning. Stock phrasing is not a format rule, so it counts as reasoning.
@@ -31,7 +31,7 @@ def ground_truth_labels(gt_class: Sequence[Sequence[int]]) -> list[list[int]]:
 def one_group_labels(labels: Sequence[Sequence[int]]) -> list[list[int]]:
     """Every response token reasoning: RFT then weighs each sample's mean token loss equally,
     which is SFT averaged per sample instead of per token (separates RFT's two effects)."""
-    return [[IGNORE_INDEX if t == IGNORE_INDEX else 1 for t in row] for row in labels]
+    return [[IGNORE_INDEX if t == IGNORE_INDEX else REASONING for t in row] for row in labels]
 
 
 def random_labels(
