@@ -277,9 +277,7 @@ def _add_purpose(
 
 
 def _extra_stock(rng: random.Random, n: int) -> str:
-    """`n` distinct extra stock sentences, each led by a space ("" for n = 0, drawing nothing)."""
-    if n == 0:
-        return ""
+    """`n` distinct extra stock sentences, each led by a space ("" for n = 0)."""
     return "".join(" " + s for s in rng.sample(phrasing.EXTRA_STOCK_SENTENCES, n))
 
 
@@ -309,8 +307,7 @@ def _react_call_turn(
             b.stock(literal)
         else:
             b.add(tool.name, "tool_name")
-    if extra:
-        b.stock(extra)
+    b.stock(extra)  # TextBuilder ignores empty text
     b.fmt("\nAction: ").add(tool.name, "tool_name").fmt("\nAction Input: ")
     add_json(b, call.arguments)
     return b.build()
@@ -323,10 +320,13 @@ def _react_final_turn(
     results: list[dict[str, Any]],
     extra: str = "",
 ) -> tuple[str, list[Span]]:
-    b = TextBuilder().fmt("Thought: ").stock(rng.choice(phrasing.FINAL_THOUGHTS))
-    if extra:
-        b.stock(extra)
-    b.fmt("\nFinal Answer: ")
+    b = (
+        TextBuilder()
+        .fmt("Thought: ")
+        .stock(rng.choice(phrasing.FINAL_THOUGHTS))
+        .stock(extra)
+        .fmt("\nFinal Answer: ")
+    )
     lead, capitalize = rng.choice(phrasing.ANSWER_LEADS)
     b.stock(lead)
     for i, (tool, call, result) in enumerate(zip(tools, calls, results, strict=True)):
