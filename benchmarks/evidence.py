@@ -56,6 +56,9 @@ from rft_trl.synthetic.pretrain_text import ALL_FORMS  # noqa: E402
 if TYPE_CHECKING:
     from rft_trl.demo.pipeline import DemoSettings
 
+# Misses kept per run, family and kind (format / wrong call), to read what goes wrong afterwards.
+FAILURES_KEPT = 5
+
 VARIANTS: dict[str, dict[str, Any]] = {
     "sft": {"rft": False},
     "rft": {"rft": True, "labels": "shad", "options": {"rft_temperature": 3.0}},
@@ -125,6 +128,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="Extra input-independent sentences in every ReAct thought (default 0: the demo's "
         "corpus); a larger boilerplate share with the same tasks, sample for sample.",
     )
+    common.add_argument(
+        "--stock-fixed",
+        action="store_true",
+        help="Give every ReAct thought the same --stock-sentences sentences (the pool's first N, "
+        "in order), which a model learns in a few steps, instead of drawing them per thought.",
+    )
     run = sub.add_parser("run", parents=[common], help="Run (or resume) the benchmark chunks.")
     run.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     run.add_argument("--results", default="benchmarks/results/evidence.jsonl")
@@ -151,6 +160,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             f"--stock-sentences {stock}: pass a number in [0, {len(EXTRA_STOCK_SENTENCES)}] "
             "(the size of the extra stock-sentence pool)"
         )
+    if getattr(args, "stock_fixed", False) and stock == 0:
+        parser.error("--stock-fixed has no sentences to fix: pass --stock-sentences N (N >= 1)")
     return args
 
 
@@ -199,6 +210,7 @@ def seed_settings(seed: int, args: argparse.Namespace) -> DemoSettings:
         budget=budget,
         n_test=args.n_test,
         stock_sentences=args.stock_sentences,
+        stock_fixed=args.stock_fixed,
     )
 
 
@@ -273,7 +285,7 @@ class SeedContext:
 def run_chunk(ctx: SeedContext, seed: int, variant: str) -> dict[str, Any]:
     """Train and evaluate one variant of one seed."""
     from rft_trl.demo.data import training_columns
-    from rft_trl.demo.generation import generate_responses, score
+    from rft_trl.demo.generation import divergence_counts, failures, generate_responses, score
     from rft_trl.demo.metrics import group_losses
     from rft_trl.demo.training import train
 
@@ -312,6 +324,8 @@ def run_chunk(ctx: SeedContext, seed: int, variant: str) -> dict[str, Any]:
         "exact_match": evaluation["exact_match"],
         "format_valid": evaluation["format_valid"],
         "evaluation": evaluation,
+        "failures": failures(ctx.splits.test_samples, responses, FAILURES_KEPT),
+        "divergence": divergence_counts(ctx.splits.test_samples, responses),
         "heldout_boilerplate_loss": losses["boilerplate_loss"],
         "heldout_reasoning_loss": losses["reasoning_loss"],
         "label_quality": quality if spec["rft"] else None,
@@ -360,6 +374,7 @@ def run(args: argparse.Namespace) -> int:
                     "n_train": ctx.settings.n_train,
                     "n_test": ctx.settings.n_test,
                     "stock_sentences": ctx.settings.stock_sentences,
+                    "stock_fixed": ctx.settings.stock_fixed,
                     "budget": ctx.settings.budget.__dict__,
                     "quick": args.quick,
                 },
@@ -522,6 +537,50 @@ def _versus_rft_table(by: dict[tuple[int, str], dict[str, Any]], seeds: list[int
     return lines
 
 
+def _divergence_table(by: dict[tuple[int, str], dict[str, Any]], seeds: list[int]) -> list[str]:
+    """Where the misses begin: the ground-truth category of the first character that differs from
+    the reference, pooled over the runs that recorded it (`divergence`)."""
+    from rft_trl.synthetic.labels import REASONING_CATEGORIES
+
+    lines = [
+        "",
+        "Where the misses begin (first character that differs from the reference; % of the "
+        "family's misses, pooled over seeds; format includes stopping early or late):",
+        "",
+        "| variant | runs | json misses per run | json: format | json: reasoning "
+        "| react misses per run | react: format | react: stock phrasing | react: reasoning |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for variant in VARIANTS:
+        mine = [
+            by[(s, variant)]["divergence"]
+            for s in seeds
+            if "divergence" in by.get((s, variant), {})
+        ]
+        if not mine:
+            continue
+        cells = [variant, str(len(mine))]
+        for family in FAMILIES:
+            pooled: dict[str, int] = {}
+            for counts in mine:
+                for key, by_category in counts.items():
+                    if key.startswith(f"{family}/"):
+                        for category, n in by_category.items():
+                            pooled[category] = pooled.get(category, 0) + n
+            total = sum(pooled.values())
+            reasoning = sum(n for c, n in pooled.items() if c in REASONING_CATEGORIES)
+            stock = pooled.get("stock_phrase", 0)
+            shares = (
+                [total - reasoning - stock, reasoning]
+                if family == "json"
+                else [total - reasoning - stock, stock, reasoning]
+            )
+            cells.append(f"{total / len(mine):.0f}")
+            cells += [f"{100 * n / total:.0f} %" if total else "-" for n in shares]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def summary_markdown(rows: list[dict[str, Any]]) -> str:
     """Mean ± std over seeds and paired differences vs SFT (same seed), as Markdown tables."""
     runs = [r for r in rows if r.get("kind") == "run"]
@@ -572,6 +631,8 @@ def summary_markdown(rows: list[dict[str, Any]]) -> str:
     lines += _family_table(by, seeds)
     if any((s, "rft") in by for s in seeds):
         lines += _versus_rft_table(by, seeds)
+    if any("divergence" in r for r in runs):
+        lines += _divergence_table(by, seeds)
     if seeds_rows:
         lines += [
             "",

@@ -142,3 +142,68 @@ def test_demo_data_follows_the_settings_corpus_shape(tiny_tokenizer, tmp_path):
         assert longer == (sample.family == "react")  # only ReAct thoughts carry the extra sentences
         reasoning = [sum(c == REASONING for c in row["gt_class"]) for row in (row_a, row_b)]
         assert reasoning[0] == reasoning[1]  # the added tokens are all boilerplate
+
+
+def test_failures_keeps_the_first_misses_of_each_family_and_kind():
+    from rft_trl.demo.generation import divergence_counts, failures
+    from rft_trl.synthetic import generate_samples
+
+    samples = generate_samples(60, "mixed", seed=2)
+    wrong_call = {"react": "Thought: x\nAction: nope\nAction Input: {}", "json": "[]"}
+    responses = []
+    for i, sample in enumerate(samples):
+        kind = ("right", "format", "calls")[i % 3]
+        if kind == "right":
+            responses.append(sample.first_response)
+        else:
+            responses.append("no format at all" if kind == "format" else wrong_call[sample.family])
+    kept = failures(samples, responses, per_kind=2)
+    keys = [(f["family"], f["kind"]) for f in kept]
+    assert sorted(keys) == sorted(
+        (fam, k) for fam in ("json", "react") for k in ("calls", "format") for _ in range(2)
+    )
+    by_id = {s.sample_id: (i, s) for i, s in enumerate(samples)}
+    for miss in kept:
+        i, sample = by_id[miss["id"]]
+        assert miss["kind"] == ("right", "format", "calls")[i % 3]
+        assert miss["reference"] == sample.first_response and miss["response"] == responses[i]
+        assert (miss["error"] is None) == (miss["kind"] == "calls")
+    # in sample order: the earliest misses of each family and kind are the ones kept
+    expected = {}
+    for i, sample in enumerate(samples):
+        key = (sample.family, ("right", "format", "calls")[i % 3])
+        if key[1] != "right" and len(expected.setdefault(key, [])) < 2:
+            expected[key].append(sample.sample_id)
+    assert [f["id"] for f in kept] == sorted(
+        (i for ids in expected.values() for i in ids), key=lambda i: by_id[i][0]
+    )
+    assert failures(samples, [s.first_response for s in samples], per_kind=5) == []
+    # every miss is counted once, by where it leaves the reference: here all at a format character,
+    # except ReAct's wrong call, which leaves it inside the thought's words
+    counts = divergence_counts(samples, responses)
+    n_misses = {
+        f"{s.family}/{('right', 'format', 'calls')[i % 3]}": 0 for i, s in enumerate(samples)
+    }
+    for i, s in enumerate(samples):
+        n_misses[f"{s.family}/{('right', 'format', 'calls')[i % 3]}"] += 1
+    for key in ("json/format", "json/calls", "react/format"):
+        assert counts[key] == {"format": n_misses[key]}
+    assert sum(counts["react/calls"].values()) == n_misses["react/calls"]
+    assert set(counts["react/calls"]) <= {"stock_phrase", "purpose"}
+    assert not any(key.endswith("/right") for key in counts)
+
+
+def test_first_divergence_names_the_category_where_a_response_leaves_the_reference():
+    from rft_trl.demo.generation import first_divergence
+    from rft_trl.synthetic import generate_samples
+
+    sample = next(s for s in generate_samples(20, "json", seed=4))
+    reference, call = sample.first_response, sample.calls[0]
+    assert first_divergence(sample, "") == "format"  # an empty response misses the opening "["
+    assert first_divergence(sample, reference.replace('"arguments"', '"arstory"', 1)) == "format"
+    assert first_divergence(sample, reference.replace(call.name, "zzz", 1)) == "tool_name"
+    value = next(span for span in sample.assistant_spans[0] if span.category == "argument_value")
+    changed = reference[: value.start] + "~" + reference[value.start + 1 :]
+    assert first_divergence(sample, changed) == "argument_value"
+    assert first_divergence(sample, reference[:-1]) == "format"  # stops before the closing "]"
+    assert first_divergence(sample, reference + " more") == "end"  # runs on past the reference

@@ -63,6 +63,14 @@ def test_quick_run_writes_one_row_per_variant_then_resumes_and_summarises(tmp_pa
         assert 0.0 <= row["exact_match"] <= 1.0 and 0.0 <= row["format_valid"] <= 1.0
         assert row["heldout_reasoning_loss"] > 0 and row["heldout_boilerplate_loss"] > 0
         assert row["n_test"] == 8
+        # every miss is counted once by where it begins
+        n_misses = sum(sum(c.values()) for c in row["divergence"].values())
+        assert n_misses == round(8 * (1 - row["exact_match"]))
+        # the misses kept for reading later are misses, at most FAILURES_KEPT per family and kind
+        kinds = [(f["family"], f["kind"]) for f in row["failures"]]
+        assert all(kinds.count(k) <= 5 for k in kinds)
+        assert len(row["failures"]) <= round(8 * (1 - row["exact_match"]))
+        assert all((f["kind"] == "format") == (f["error"] is not None) for f in row["failures"])
     # ground-truth labels agree with ground truth; SFT has no labels
     by_variant = {r["variant"]: r for r in runs}
     assert by_variant["rft_gt"]["label_quality"]["accuracy"] == 1.0
@@ -146,6 +154,27 @@ def test_summary_pairs_only_the_seeds_that_have_both_runs(tmp_path):
     assert "| rft_gt | 37.50 ± 3.54 | 7.50 ± 3.54 | 2/2 |" in proc.stdout  # vs SFT: both seeds
 
 
+def test_summary_says_where_the_misses_begin(tmp_path):
+    results = tmp_path / "evidence.jsonl"
+    rows = []
+    for seed in (0, 1):
+        sft = _row(seed, "sft", 0.30)
+        sft["divergence"] = {
+            "json/format": {"format": 3, "argument_value": 1},
+            "json/calls": {"tool_name": 2},
+            "react/format": {"stock_phrase": 4, "end": 1},
+            "react/calls": {"purpose": 5},
+        }
+        rows += [sft, _row(seed, "rft", 0.31)]  # rft recorded none: no divergence row for it
+    results.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    proc = _evidence("summary", "--results", str(results), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    table = proc.stdout.split("Where the misses begin")[1]
+    # json: 6 misses per run, 3 of 6 at format, 3 at reasoning; react: 10, 1 format, 4 stock, 5 reasoning
+    assert "| sft | 2 | 6 | 50 % | 50 % | 10 | 10 % | 40 % | 50 % |" in table
+    assert "| rft |" not in table
+
+
 def test_base_and_corpus_options_reach_the_settings_and_bad_values_are_refused(
     capsys, benchmark_script
 ):
@@ -162,10 +191,15 @@ def test_base_and_corpus_options_reach_the_settings_and_bad_values_are_refused(
     fixed = evidence.seed_settings(3, evidence.parse_args(["thresholds", "--fixed-base"]))
     assert fixed.base == BaseRecipe()  # the demo's base when no base option is given
     verbose = evidence.seed_settings(1, evidence.parse_args(["run", "--stock-sentences", "4"]))
-    assert verbose.stock_sentences == 4 and verbose.seed == 1
+    assert verbose.stock_sentences == 4 and verbose.seed == 1 and not verbose.stock_fixed
+    fixed_stock = evidence.parse_args(["run", "--stock-sentences", "2", "--stock-fixed"])
+    assert evidence.seed_settings(1, fixed_stock).stock_fixed
     with pytest.raises(SystemExit):
         evidence.parse_args(["thresholds", "--base-forms", "yaml"])
     assert "invalid choice: 'yaml'" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         evidence.parse_args(["run", "--stock-sentences", "20"])
     assert "--stock-sentences 20: pass a number in [0, 16]" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        evidence.parse_args(["run", "--stock-fixed"])
+    assert "--stock-fixed has no sentences to fix" in capsys.readouterr().err

@@ -241,6 +241,34 @@ def test_stock_sentences_lengthen_react_thoughts_and_change_nothing_else():
     assert n_react > 50
 
 
+def test_fixed_stock_sentences_are_the_pools_first_ones_in_every_thought():
+    drawn = generate_samples(100, "mixed", seed=5, stock_sentences=3)
+    fixed = generate_samples(100, "mixed", seed=5, stock_sentences=3, stock_fixed=True)
+    first_three = "".join(" " + sentence for sentence in EXTRA_STOCK_SENTENCES[:3])
+    n_thoughts = 0
+    for a, b in zip(drawn, fixed, strict=True):
+        assert (a.sample_id, a.calls, a.prompt_messages) == (
+            b.sample_id,
+            b.calls,
+            b.prompt_messages,
+        )
+        assert evaluate_response(b, b.first_response).exact_match
+        if a.family == "json":
+            assert a.messages == b.messages
+            continue
+        for content in b.assistant_contents():
+            thought = content.split("\n")[0]
+            assert thought.count(first_three) == 1
+            assert not any(s in thought for s in EXTRA_STOCK_SENTENCES[3:])
+            n_thoughts += 1
+        # only the stock phrasing differs (drawn and fixed sentences differ in length)
+        extra = sum(map(len, b.assistant_contents())) - sum(map(len, a.assistant_contents()))
+        before, after = _characters_by_category(a), _characters_by_category(b)
+        assert after.pop("stock_phrase") - before.pop("stock_phrase") == extra
+        assert after == before
+    assert n_thoughts > 100
+
+
 def test_datasets_have_trl_columns_and_map_back(
     synthetic_samples, messages_dataset, prompt_completion_dataset
 ):
@@ -290,6 +318,8 @@ def test_splits_are_disjoint():
         ({"stock_sentences": -1}, ["stock_sentences=-1", "[0, 16]"]),
         ({"stock_sentences": 17}, ["stock_sentences=17", "[0, 16]"]),
         ({"stock_sentences": True}, ["stock_sentences=True"]),
+        ({"stock_fixed": 1, "stock_sentences": 2}, ["stock_fixed=1", "True"]),
+        ({"stock_fixed": True}, ["stock_fixed=True", "stock_sentences >= 1"]),
     ],
 )
 def test_impossible_settings_are_rejected_with_the_fix(kwargs, names):

@@ -50,10 +50,12 @@ def make_data(
     max_tools: int = 4,
     max_length: int | None = 1024,
     stock_sentences: int = 0,
+    stock_fixed: bool = False,
 ) -> Splits:
     """Mixed ReAct/JSON splits (2..`max_tools` tools offered per prompt; held-out prompts unseen in training).
 
-    `stock_sentences` > 0 lengthens every ReAct thought by that many input-independent sentences.
+    `stock_sentences` > 0 lengthens every ReAct thought by that many input-independent sentences
+    (the same ones in every thought when `stock_fixed`).
     """
     train, test = make_split_samples(
         n_train,
@@ -63,6 +65,7 @@ def make_data(
         min_tools=2,
         max_tools=max_tools,
         stock_sentences=stock_sentences,
+        stock_fixed=stock_fixed,
     )
     return Splits(
         train, test, tokenized(train, tokenizer, max_length), tokenized(test, tokenizer, max_length)

@@ -80,3 +80,57 @@ def examples(
             }
         )
     return out
+
+
+def failures(
+    samples: Sequence[Sample], responses: Sequence[str], per_kind: int
+) -> list[dict[str, object]]:
+    """The first `per_kind` misses of each family and kind ("format": does not parse; "calls":
+    parses but calls the wrong tool or arguments), with the reference, so errors can be read later."""
+    out: list[dict[str, object]] = []
+    counts: dict[tuple[str, str], int] = {}
+    for sample, text in zip(samples, responses, strict=True):
+        result = evaluate_response(sample, text)
+        if result.exact_match:
+            continue
+        key = (sample.family, "calls" if result.format_valid else "format")
+        if counts.get(key, 0) >= per_kind:
+            continue
+        counts[key] = counts.get(key, 0) + 1
+        out.append(
+            {
+                "family": key[0],
+                "kind": key[1],
+                "id": sample.sample_id,
+                "reference": sample.first_response,
+                "response": text,
+                "error": result.error,
+            }
+        )
+    return out
+
+
+def first_divergence(sample: Sample, text: str) -> str:
+    """Ground-truth category of the first reference character a response gets wrong ("end" when it
+    runs on past the reference): where a miss begins, in boilerplate or in reasoning."""
+    reference = sample.first_response
+    diverged = (i for i, (a, b) in enumerate(zip(reference, text, strict=False)) if a != b)
+    at = next(diverged, min(len(reference), len(text)))
+    if at == len(reference):
+        return "end"
+    return next(s.category for s in sample.assistant_spans[0] if s.start <= at < s.end)
+
+
+def divergence_counts(
+    samples: Sequence[Sample], responses: Sequence[str]
+) -> dict[str, dict[str, int]]:
+    """Misses counted by where they begin (`first_divergence`), per "family/kind" as in `failures`."""
+    counts: dict[str, dict[str, int]] = {}
+    for sample, text in zip(samples, responses, strict=True):
+        result = evaluate_response(sample, text)
+        if result.exact_match:
+            continue
+        key = f"{sample.family}/{'calls' if result.format_valid else 'format'}"
+        where = first_divergence(sample, text)
+        counts.setdefault(key, {})[where] = counts.setdefault(key, {}).get(where, 0) + 1
+    return counts

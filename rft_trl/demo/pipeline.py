@@ -45,6 +45,7 @@ class DemoSettings:
     max_tools: int = 2
     max_length: int = 1024
     stock_sentences: int = 0  # extra stock sentences per ReAct thought (benchmarks/evidence.py)
+    stock_fixed: bool = False  # the same stock sentences in every thought instead of drawn ones
     base: BaseRecipe = field(default_factory=BaseRecipe)
     budget: TrainBudget = field(default_factory=TrainBudget)
     shad_min_steps: int = 50
@@ -163,6 +164,7 @@ def demo_data(tokenizer, settings: DemoSettings) -> Splits:
         max_tools=settings.max_tools,
         max_length=settings.max_length,
         stock_sentences=settings.stock_sentences,
+        stock_fixed=settings.stock_fixed,
     )
 
 

@@ -76,6 +76,9 @@ class CorpusSettings:
     optional_rate: float = 0.4
     # Extra input-independent sentences in every ReAct thought (JSON responses stay pure JSON).
     stock_sentences: int = 0
+    # True: every thought carries the pool's first `stock_sentences` sentences, in order (learned in
+    # a few steps); False: each thought draws its own.
+    stock_fixed: bool = False
 
     def validate(self, world: World) -> None:
         """Raise ValueError naming the argument, the value and the fix."""
@@ -120,6 +123,15 @@ class CorpusSettings:
                 f"stock_sentences={self.stock_sentences!r} must be an integer in [0, {stock_pool}] "
                 f"(the number of extra stock sentences per ReAct thought)"
             )
+        if not isinstance(self.stock_fixed, bool):
+            raise ValueError(
+                f"stock_fixed={self.stock_fixed!r} must be True (the same stock sentences in every "
+                "thought) or False (drawn per thought)"
+            )
+        if self.stock_fixed and self.stock_sentences == 0:
+            raise ValueError(
+                "stock_fixed=True has no sentences to fix: pass stock_sentences >= 1 with it"
+            )
 
 
 def generate_samples(
@@ -136,13 +148,15 @@ def generate_samples(
     max_calls: int = 3,
     optional_rate: float = 0.4,
     stock_sentences: int = 0,
+    stock_fixed: bool = False,
 ) -> list[Sample]:
     """Generate samples offset..offset+n-1 of `family` ("react", "json" or "mixed").
 
     Sample i depends only on (split, seed, i), so runs are prefix-stable and splits never overlap.
     `stock_sentences` adds that many input-independent sentences to every ReAct thought, drawn
     from their own random stream: the tasks, calls and other wording stay those of the default
-    corpus, so corpora that differ only in it can be compared sample by sample.
+    corpus, so corpora that differ only in it can be compared sample by sample. `stock_fixed`
+    gives every thought the pool's first `stock_sentences` sentences instead, in order.
     """
     if isinstance(n, bool) or not isinstance(n, int) or n < 0:
         raise ValueError(
@@ -160,7 +174,7 @@ def generate_samples(
         )
     world = world if world is not None else default_world()
     settings = CorpusSettings(
-        min_tools, max_tools, min_calls, max_calls, optional_rate, stock_sentences
+        min_tools, max_tools, min_calls, max_calls, optional_rate, stock_sentences, stock_fixed
     )
     settings.validate(world)
     return [
@@ -184,7 +198,10 @@ def _generate_one(
     sample_id = f"{split}-{seed}-{index:07d}"
     if family == "react":
         stock_rng = random.Random(f"stock|{split}|{seed}|{index}")
-        extras = [_extra_stock(stock_rng, settings.stock_sentences) for _ in range(n_calls + 1)]
+        extras = [
+            _extra_stock(stock_rng, settings.stock_sentences, settings.stock_fixed)
+            for _ in range(n_calls + 1)
+        ]
         return _react_sample(rng, world, sample_id, offered, called, calls, user, extras)
     return _json_sample(rng, world, sample_id, offered, calls, user)
 
@@ -276,9 +293,10 @@ def _add_purpose(
 # ----------------------------------------------------------------------------- ReAct
 
 
-def _extra_stock(rng: random.Random, n: int) -> str:
-    """`n` distinct extra stock sentences, each led by a space ("" for n = 0)."""
-    return "".join(" " + s for s in rng.sample(phrasing.EXTRA_STOCK_SENTENCES, n))
+def _extra_stock(rng: random.Random, n: int, fixed: bool) -> str:
+    """`n` distinct extra stock sentences, each led by a space ("" for n = 0): drawn, or the pool's first `n`."""
+    pool = phrasing.EXTRA_STOCK_SENTENCES
+    return "".join(" " + s for s in (pool[:n] if fixed else rng.sample(pool, n)))
 
 
 def _react_system(rng: random.Random, world: World, offered: list[ToolSpec]) -> str:
