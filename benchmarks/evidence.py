@@ -237,9 +237,13 @@ class SeedContext:
         rows = self.splits.test.select(range(min(args.loss_samples, len(self.splits.test))))
         self.loss_batches = pad_batches(
             [
-                {"input_ids": i, "labels": lab, "gt_class": g}
-                for i, lab, g in zip(
-                    rows["input_ids"], rows["labels"], rows["gt_class"], strict=True
+                {"input_ids": i, "labels": lab, "gt_class": g, "gt_category": c}
+                for i, lab, g, c in zip(
+                    rows["input_ids"],
+                    rows["labels"],
+                    rows["gt_class"],
+                    rows["gt_category"],
+                    strict=True,
                 )
             ],
             self.tokenizer.pad_token_id,
@@ -328,6 +332,7 @@ def run_chunk(ctx: SeedContext, seed: int, variant: str) -> dict[str, Any]:
         "divergence": divergence_counts(ctx.splits.test_samples, responses),
         "heldout_boilerplate_loss": losses["boilerplate_loss"],
         "heldout_reasoning_loss": losses["reasoning_loss"],
+        "heldout_category_loss": losses["category_loss"],
         "label_quality": quality if spec["rft"] else None,
         "curve": run.curve,
         "train_seconds": train_seconds,
@@ -581,6 +586,34 @@ def _divergence_table(by: dict[tuple[int, str], dict[str, Any]], seeds: list[int
     return lines
 
 
+def _category_loss_table(by: dict[tuple[int, str], dict[str, Any]], seeds: list[int]) -> list[str]:
+    """Held-out loss per ground-truth category (mean over the seeds that recorded it)."""
+    from rft_trl.demo.metrics import CATEGORY_ORDER
+
+    lines = [
+        "",
+        "Held-out loss per ground-truth category (nats per token, mean over seeds; reasoning: "
+        "tool_name, argument_value, purpose):",
+        "",
+        "| variant | runs | " + " | ".join(CATEGORY_ORDER) + " |",
+        "| --- | --- |" + " --- |" * len(CATEGORY_ORDER),
+    ]
+    for variant in VARIANTS:
+        mine = [
+            by[(s, variant)]["heldout_category_loss"]
+            for s in seeds
+            if "heldout_category_loss" in by.get((s, variant), {})
+        ]
+        if not mine:
+            continue
+        cells = [variant, str(len(mine))]
+        for category in CATEGORY_ORDER:
+            values = [m[category] for m in mine if category in m]
+            cells.append(f"{np.mean(values):.3f}" if values else "-")
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def summary_markdown(rows: list[dict[str, Any]]) -> str:
     """Mean ± std over seeds and paired differences vs SFT (same seed), as Markdown tables."""
     runs = [r for r in rows if r.get("kind") == "run"]
@@ -631,6 +664,8 @@ def summary_markdown(rows: list[dict[str, Any]]) -> str:
     lines += _family_table(by, seeds)
     if any((s, "rft") in by for s in seeds):
         lines += _versus_rft_table(by, seeds)
+    if any("heldout_category_loss" in r for r in runs):
+        lines += _category_loss_table(by, seeds)
     if any("divergence" in r for r in runs):
         lines += _divergence_table(by, seeds)
     if seeds_rows:

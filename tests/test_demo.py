@@ -207,3 +207,37 @@ def test_first_divergence_names_the_category_where_a_response_leaves_the_referen
     assert first_divergence(sample, changed) == "argument_value"
     assert first_divergence(sample, reference[:-1]) == "format"  # stops before the closing "]"
     assert first_divergence(sample, reference + " more") == "end"  # runs on past the reference
+
+
+def test_group_losses_per_category_average_back_to_the_two_groups(
+    tiny_model, tiny_tokenizer, tmp_path
+):
+    from rft_trl.demo.metrics import group_losses, pad_batches
+    from rft_trl.demo.pipeline import demo_data, settings_for
+    from rft_trl.synthetic import CATEGORY_ID, REASONING_CATEGORIES
+
+    splits = demo_data(tiny_tokenizer, settings_for(tmp_path, seed=1, quick=True, n_test=6))
+    columns = ("input_ids", "labels", "gt_class", "gt_category")
+    rows = [
+        dict(zip(columns, r, strict=True))
+        for r in zip(*(splits.test[c] for c in columns), strict=True)
+    ]
+    with_categories = group_losses(tiny_model, pad_batches(rows, tiny_tokenizer.pad_token_id, 4))
+    plain_rows = [{k: v for k, v in r.items() if k != "gt_category"} for r in rows]
+    plain = group_losses(tiny_model, pad_batches(plain_rows, tiny_tokenizer.pad_token_id, 4))
+    assert "category_loss" not in plain  # only asked for when the rows carry categories
+    assert {k: with_categories[k] for k in plain} == plain
+    # token-count-weighted category means give back the boilerplate and reasoning means
+    counts = {name: 0 for name in CATEGORY_ID}
+    for row in rows:
+        for label, category in zip(row["labels"][1:], row["gt_category"][1:], strict=True):
+            if label != -100:
+                counts[next(n for n, i in CATEGORY_ID.items() if i == category)] += 1
+    losses = with_categories["category_loss"]
+    assert set(losses) == {n for n, c in counts.items() if c}
+    for group, names in (
+        ("reasoning_loss", [n for n in losses if n in REASONING_CATEGORIES]),
+        ("boilerplate_loss", [n for n in losses if n not in REASONING_CATEGORIES]),
+    ):
+        mean = sum(losses[n] * counts[n] for n in names) / sum(counts[n] for n in names)
+        assert mean == pytest.approx(with_categories[group], rel=1e-5)

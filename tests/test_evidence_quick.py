@@ -63,6 +63,7 @@ def test_quick_run_writes_one_row_per_variant_then_resumes_and_summarises(tmp_pa
         assert 0.0 <= row["exact_match"] <= 1.0 and 0.0 <= row["format_valid"] <= 1.0
         assert row["heldout_reasoning_loss"] > 0 and row["heldout_boilerplate_loss"] > 0
         assert row["n_test"] == 8
+        assert {"format", "tool_name", "argument_value"} <= set(row["heldout_category_loss"])
         # every miss is counted once by where it begins
         n_misses = sum(sum(c.values()) for c in row["divergence"].values())
         assert n_misses == round(8 * (1 - row["exact_match"]))
@@ -154,7 +155,7 @@ def test_summary_pairs_only_the_seeds_that_have_both_runs(tmp_path):
     assert "| rft_gt | 37.50 ± 3.54 | 7.50 ± 3.54 | 2/2 |" in proc.stdout  # vs SFT: both seeds
 
 
-def test_summary_says_where_the_misses_begin(tmp_path):
+def test_summary_says_where_the_misses_begin_and_the_loss_per_category(tmp_path):
     results = tmp_path / "evidence.jsonl"
     rows = []
     for seed in (0, 1):
@@ -165,7 +166,8 @@ def test_summary_says_where_the_misses_begin(tmp_path):
             "react/format": {"stock_phrase": 4, "end": 1},
             "react/calls": {"purpose": 5},
         }
-        rows += [sft, _row(seed, "rft", 0.31)]  # rft recorded none: no divergence row for it
+        sft["heldout_category_loss"] = {"format": 0.2 * (1 + seed), "tool_name": 1.0 + 2 * seed}
+        rows += [sft, _row(seed, "rft", 0.31)]  # rft recorded neither: no row for it
     results.write_text("".join(json.dumps(r) + "\n" for r in rows))
     proc = _evidence("summary", "--results", str(results), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-4000:]
@@ -173,6 +175,9 @@ def test_summary_says_where_the_misses_begin(tmp_path):
     # json: 6 misses per run, 3 of 6 at format, 3 at reasoning; react: 10, 1 format, 4 stock, 5 reasoning
     assert "| sft | 2 | 6 | 50 % | 50 % | 10 | 10 % | 40 % | 50 % |" in table
     assert "| rft |" not in table
+    losses = proc.stdout.split("Held-out loss per ground-truth category")[1].split("Where")[0]
+    assert "| sft | 2 | 2.000 | - | - | - | 0.300 | - |" in losses  # CATEGORY_ORDER columns
+    assert "| rft |" not in losses
 
 
 def test_base_and_corpus_options_reach_the_settings_and_bad_values_are_refused(

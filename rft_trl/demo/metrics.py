@@ -138,12 +138,15 @@ def shad_quality(arrays: dict[str, np.ndarray], threshold: float = 0.0) -> dict[
 def group_losses(
     model: torch.nn.Module,
     batches: Sequence[dict[str, torch.Tensor]],
-) -> dict[str, float]:
-    """Mean token loss over boilerplate and over reasoning tokens (batches carry `labels` and `gt_class`)."""
+) -> dict[str, Any]:
+    """Mean token loss over boilerplate and over reasoning tokens (batches carry `labels` and `gt_class`),
+    and per ground-truth category under "category_loss" when the batches carry `gt_category`."""
     was_training = model.training
     model.eval()
     sums = {0: 0.0, 1: 0.0}
     counts = {0: 0, 1: 0}
+    category_sums = np.zeros(len(CATEGORIES))
+    category_counts = np.zeros(len(CATEGORIES), dtype=np.int64)
     for batch in batches:
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
         targets = batch["labels"][:, 1:]
@@ -155,19 +158,33 @@ def group_losses(
             mask = (classes == cls) & (targets != IGNORE_INDEX)
             sums[cls] += float(loss[mask].sum())
             counts[cls] += int(mask.sum())
+        if "gt_category" in batch:
+            categories = batch["gt_category"][:, 1:]
+            in_loss = (targets != IGNORE_INDEX) & (categories >= 0)
+            ids = categories[in_loss].numpy()
+            category_sums += np.bincount(ids, loss[in_loss].numpy(), minlength=len(CATEGORIES))
+            category_counts += np.bincount(ids, minlength=len(CATEGORIES))
     if was_training:
         model.train()
-    return {
+    out: dict[str, Any] = {
         "boilerplate_loss": sums[0] / counts[0] if counts[0] else float("nan"),
         "reasoning_loss": sums[1] / counts[1] if counts[1] else float("nan"),
         "loss": (sums[0] + sums[1]) / max(1, counts[0] + counts[1]),
     }
+    if category_counts.any():
+        out["category_loss"] = {
+            name: float(category_sums[i] / category_counts[i])
+            for i, name in enumerate(CATEGORIES)
+            if category_counts[i]
+        }
+    return out
 
 
 def pad_batches(
     rows: Sequence[dict[str, Sequence[int]]], pad_id: int, batch_size: int = 8
 ) -> list[dict[str, torch.Tensor]]:
-    """Right-padded tensors of `input_ids`, `attention_mask`, `labels` and `gt_class`, in batches."""
+    """Right-padded tensors of `input_ids`, `attention_mask`, `labels` and `gt_class` (and
+    `gt_category` when the rows have it), in batches."""
     batches = []
     for start in range(0, len(rows), batch_size):
         chunk = rows[start : start + batch_size]
@@ -178,11 +195,15 @@ def pad_batches(
             "labels": torch.full((len(chunk), width), IGNORE_INDEX, dtype=torch.long),
             "gt_class": torch.full((len(chunk), width), IGNORE_INDEX, dtype=torch.long),
         }
+        if "gt_category" in chunk[0]:
+            batch["gt_category"] = torch.full((len(chunk), width), IGNORE_INDEX, dtype=torch.long)
         for i, row in enumerate(chunk):
             n = len(row["input_ids"])
             batch["input_ids"][i, :n] = torch.as_tensor(row["input_ids"])
             batch["attention_mask"][i, :n] = 1
             batch["labels"][i, :n] = torch.as_tensor(row["labels"])
             batch["gt_class"][i, :n] = torch.as_tensor(row["gt_class"])
+            if "gt_category" in batch:
+                batch["gt_category"][i, :n] = torch.as_tensor(row["gt_category"])
         batches.append(batch)
     return batches
