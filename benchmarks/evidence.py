@@ -132,7 +132,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--stock-fixed",
         action="store_true",
         help="Give every ReAct thought the same --stock-sentences sentences (the pool's first N, "
-        "in order), which a model learns in a few steps, instead of drawing them per thought.",
+        "in order: nothing to choose) instead of drawing them per thought.",
     )
     run = sub.add_parser("run", parents=[common], help="Run (or resume) the benchmark chunks.")
     run.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerBase
 
-from rft_trl.synthetic import Sample, evaluate, evaluate_response
+from rft_trl.synthetic import EvalResult, Sample, evaluate, evaluate_response
 
 
 @torch.no_grad()
@@ -82,6 +82,20 @@ def examples(
     return out
 
 
+def _misses(
+    samples: Sequence[Sample], responses: Sequence[str]
+) -> Iterator[tuple[Sample, str, EvalResult]]:
+    """(sample, response, result) of every response that is not an exact match, in order."""
+    for sample, text in zip(samples, responses, strict=True):
+        result = evaluate_response(sample, text)
+        if not result.exact_match:
+            yield sample, text, result
+
+
+def _miss_kind(result: EvalResult) -> str:
+    return "calls" if result.format_valid else "format"
+
+
 def failures(
     samples: Sequence[Sample], responses: Sequence[str], per_kind: int
 ) -> list[dict[str, object]]:
@@ -89,24 +103,20 @@ def failures(
     parses but calls the wrong tool or arguments), with the reference, so errors can be read later."""
     out: list[dict[str, object]] = []
     counts: dict[tuple[str, str], int] = {}
-    for sample, text in zip(samples, responses, strict=True):
-        result = evaluate_response(sample, text)
-        if result.exact_match:
-            continue
-        key = (sample.family, "calls" if result.format_valid else "format")
-        if counts.get(key, 0) >= per_kind:
-            continue
+    for sample, text, result in _misses(samples, responses):
+        key = (sample.family, _miss_kind(result))
         counts[key] = counts.get(key, 0) + 1
-        out.append(
-            {
-                "family": key[0],
-                "kind": key[1],
-                "id": sample.sample_id,
-                "reference": sample.first_response,
-                "response": text,
-                "error": result.error,
-            }
-        )
+        if counts[key] <= per_kind:
+            out.append(
+                {
+                    "family": key[0],
+                    "kind": key[1],
+                    "id": sample.sample_id,
+                    "reference": sample.first_response,
+                    "response": text,
+                    "error": result.error,
+                }
+            )
     return out
 
 
@@ -126,11 +136,8 @@ def divergence_counts(
 ) -> dict[str, dict[str, int]]:
     """Misses counted by where they begin (`first_divergence`), per "family/kind" as in `failures`."""
     counts: dict[str, dict[str, int]] = {}
-    for sample, text in zip(samples, responses, strict=True):
-        result = evaluate_response(sample, text)
-        if result.exact_match:
-            continue
-        key = f"{sample.family}/{'calls' if result.format_valid else 'format'}"
+    for sample, text, result in _misses(samples, responses):
+        by_category = counts.setdefault(f"{sample.family}/{_miss_kind(result)}", {})
         where = first_divergence(sample, text)
-        counts.setdefault(key, {})[where] = counts.setdefault(key, {}).get(where, 0) + 1
+        by_category[where] = by_category.get(where, 0) + 1
     return counts

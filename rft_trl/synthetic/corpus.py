@@ -76,8 +76,8 @@ class CorpusSettings:
     optional_rate: float = 0.4
     # Extra input-independent sentences in every ReAct thought (JSON responses stay pure JSON).
     stock_sentences: int = 0
-    # True: every thought carries the pool's first `stock_sentences` sentences, in order (learned in
-    # a few steps); False: each thought draws its own.
+    # True: every thought carries the pool's first `stock_sentences` sentences, in order (nothing
+    # to choose, so they can be learned by heart); False: each thought draws its own.
     stock_fixed: bool = False
 
     def validate(self, world: World) -> None:
