@@ -329,7 +329,7 @@ def run_chunk(ctx: SeedContext, seed: int, variant: str) -> dict[str, Any]:
         "format_valid": evaluation["format_valid"],
         "evaluation": evaluation,
         "failures": failures(ctx.splits.test_samples, responses, FAILURES_KEPT),
-        "divergence": divergence_counts(ctx.splits.test_samples, responses),
+        "miss_origin": divergence_counts(ctx.splits.test_samples, responses),
         "heldout_boilerplate_loss": losses["boilerplate_loss"],
         "heldout_reasoning_loss": losses["reasoning_loss"],
         "heldout_category_loss": losses["category_loss"],
@@ -542,25 +542,27 @@ def _versus_rft_table(by: dict[tuple[int, str], dict[str, Any]], seeds: list[int
     return lines
 
 
-def _divergence_table(by: dict[tuple[int, str], dict[str, Any]], seeds: list[int]) -> list[str]:
+def _miss_origin_table(by: dict[tuple[int, str], dict[str, Any]], seeds: list[int]) -> list[str]:
     """Where the misses begin: the ground-truth category of the first character that differs from
-    the reference, pooled over the runs that recorded it (`divergence`)."""
+    the reference (ReAct: after the thought line), pooled over the runs that recorded it."""
     from rft_trl.synthetic.labels import REASONING_CATEGORIES
 
     lines = [
         "",
-        "Where the misses begin (first character that differs from the reference; % of the "
-        "family's misses, pooled over seeds; format includes stopping early or late):",
+        "Where the misses begin (ground-truth category of the first character that differs from "
+        "the reference; ReAct from the line after the thought, whose wording is free; % of the "
+        "family's misses, pooled over seeds; boilerplate includes stopping early or late):",
         "",
-        "| variant | runs | json misses per run | json: format | json: reasoning "
-        "| react misses per run | react: format | react: stock phrasing | react: reasoning |",
+        "| variant | runs | json misses per run | json: boilerplate | json: reasoning "
+        "| react misses per run | react: never ends the thought | react: boilerplate "
+        "| react: reasoning |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for variant in VARIANTS:
         mine = [
-            by[(s, variant)]["divergence"]
+            by[(s, variant)]["miss_origin"]
             for s in seeds
-            if "divergence" in by.get((s, variant), {})
+            if "miss_origin" in by.get((s, variant), {})
         ]
         if not mine:
             continue
@@ -574,12 +576,10 @@ def _divergence_table(by: dict[tuple[int, str], dict[str, Any]], seeds: list[int
                             pooled[category] = pooled.get(category, 0) + n
             total = sum(pooled.values())
             reasoning = sum(n for c, n in pooled.items() if c in REASONING_CATEGORIES)
-            stock = pooled.get("stock_phrase", 0)
-            shares = (
-                [total - reasoning - stock, reasoning]
-                if family == "json"
-                else [total - reasoning - stock, stock, reasoning]
-            )
+            thought = pooled.get("thought", 0)
+            shares = [total - reasoning - thought, reasoning]
+            if family == "react":
+                shares.insert(0, thought)
             cells.append(f"{total / len(mine):.0f}")
             cells += [f"{100 * n / total:.0f} %" if total else "-" for n in shares]
         lines.append("| " + " | ".join(cells) + " |")
@@ -666,8 +666,8 @@ def summary_markdown(rows: list[dict[str, Any]]) -> str:
         lines += _versus_rft_table(by, seeds)
     if any("heldout_category_loss" in r for r in runs):
         lines += _category_loss_table(by, seeds)
-    if any("divergence" in r for r in runs):
-        lines += _divergence_table(by, seeds)
+    if any("miss_origin" in r for r in runs):
+        lines += _miss_origin_table(by, seeds)
     if seeds_rows:
         lines += [
             "",

@@ -65,7 +65,7 @@ def test_quick_run_writes_one_row_per_variant_then_resumes_and_summarises(tmp_pa
         assert row["n_test"] == 8
         assert {"format", "tool_name", "argument_value"} <= set(row["heldout_category_loss"])
         # every miss is counted once by where it begins
-        n_misses = sum(sum(c.values()) for c in row["divergence"].values())
+        n_misses = sum(sum(c.values()) for c in row["miss_origin"].values())
         assert n_misses == round(8 * (1 - row["exact_match"]))
         # the misses kept for reading later are misses, at most FAILURES_KEPT per family and kind
         kinds = [(f["family"], f["kind"]) for f in row["failures"]]
@@ -160,11 +160,11 @@ def test_summary_says_where_the_misses_begin_and_the_loss_per_category(tmp_path)
     rows = []
     for seed in (0, 1):
         sft = _row(seed, "sft", 0.30)
-        sft["divergence"] = {
+        sft["miss_origin"] = {
             "json/format": {"format": 3, "argument_value": 1},
             "json/calls": {"tool_name": 2},
-            "react/format": {"stock_phrase": 4, "end": 1},
-            "react/calls": {"purpose": 5},
+            "react/format": {"thought": 4, "end": 1},
+            "react/calls": {"argument_value": 5},
         }
         sft["heldout_category_loss"] = {"format": 0.2 * (1 + seed), "tool_name": 1.0 + 2 * seed}
         rows += [sft, _row(seed, "rft", 0.31)]  # rft recorded neither: no row for it
@@ -172,10 +172,11 @@ def test_summary_says_where_the_misses_begin_and_the_loss_per_category(tmp_path)
     proc = _evidence("summary", "--results", str(results), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-4000:]
     table = proc.stdout.split("Where the misses begin")[1]
-    # json: 6 misses per run, 3 of 6 at format, 3 at reasoning; react: 10, 1 format, 4 stock, 5 reasoning
-    assert "| sft | 2 | 6 | 50 % | 50 % | 10 | 10 % | 40 % | 50 % |" in table
+    # json: 6 misses per run, 3 of 6 at boilerplate, 3 at reasoning; react: 10 misses, 4 stuck in
+    # the thought, 1 at boilerplate (runs on past the reference), 5 at reasoning
+    assert "| sft | 2 | 6 | 50 % | 50 % | 10 | 40 % | 10 % | 50 % |" in table
     assert "| rft |" not in table
-    losses = proc.stdout.split("Held-out loss per ground-truth category")[1].split("Where")[0]
+    losses = proc.stdout.split("Held-out loss per ground-truth category")[1]
     assert "| sft | 2 | 2.000 | - | - | - | 0.300 | - |" in losses  # CATEGORY_ORDER columns
     assert "| rft |" not in losses
 

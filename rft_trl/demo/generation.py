@@ -121,14 +121,23 @@ def failures(
 
 
 def first_divergence(sample: Sample, text: str) -> str:
-    """Ground-truth category of the first reference character a response gets wrong ("end" when it
-    runs on past the reference): where a miss begins, in boilerplate or in reasoning."""
-    reference = sample.first_response
-    diverged = (i for i, (a, b) in enumerate(zip(reference, text, strict=False)) if a != b)
-    at = next(diverged, min(len(reference), len(text)))
-    if at == len(reference):
+    """Ground-truth category of the first reference character a response gets wrong: where a miss
+    begins, in boilerplate or in reasoning. A ReAct thought's wording is free, so ReAct responses
+    are compared from the line after it ("thought" when the response never ends its thought line);
+    "end" when it holds the whole reference (and runs on past it)."""
+    reference, start = sample.first_response, 0
+    if sample.family == "react":
+        start = reference.index("\n") + 1
+        cut = text.find("\n")
+        if cut < 0:
+            return "thought"
+        text = text[cut + 1 :]
+    rest = reference[start:]
+    diverged = (i for i, (a, b) in enumerate(zip(rest, text, strict=False)) if a != b)
+    at = next(diverged, min(len(rest), len(text)))
+    if at == len(rest):
         return "end"
-    return next(s.category for s in sample.assistant_spans[0] if s.start <= at < s.end)
+    return next(s.category for s in sample.assistant_spans[0] if s.start <= start + at < s.end)
 
 
 def divergence_counts(
