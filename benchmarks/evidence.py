@@ -542,16 +542,26 @@ def _versus_rft_table(by: dict[tuple[int, str], dict[str, Any]], seeds: list[int
     return lines
 
 
+def _seeds_recording(
+    by: dict[tuple[int, str], dict[str, Any]], seeds: list[int], field: str
+) -> list[int]:
+    """The seeds whose SFT run recorded `field` (older rows lack it), so that the variants compared
+    in a table share their seeds; all seeds that have it when no SFT run does."""
+    with_sft = [s for s in seeds if field in by.get((s, "sft"), {})]
+    return with_sft or [s for s in seeds if any(field in r for k, r in by.items() if k[0] == s)]
+
+
 def _miss_origin_table(by: dict[tuple[int, str], dict[str, Any]], seeds: list[int]) -> list[str]:
     """Where the misses begin: the ground-truth category of the first character that differs from
     the reference (ReAct: after the thought line), pooled over the runs that recorded it."""
     from rft_trl.synthetic.labels import REASONING_CATEGORIES
 
+    seeds = _seeds_recording(by, seeds, "miss_origin")
     lines = [
         "",
         "Where the misses begin (ground-truth category of the first character that differs from "
         "the reference; ReAct from the line after the thought, whose wording is free; % of the "
-        "family's misses, pooled over seeds; boilerplate includes stopping early or late):",
+        f"family's misses, pooled over seeds {seeds}; boilerplate includes stopping early or late):",
         "",
         "| variant | runs | json misses per run | json: boilerplate | json: reasoning "
         "| react misses per run | react: never ends the thought | react: boilerplate "
@@ -590,10 +600,11 @@ def _category_loss_table(by: dict[tuple[int, str], dict[str, Any]], seeds: list[
     """Held-out loss per ground-truth category (mean over the seeds that recorded it)."""
     from rft_trl.demo.metrics import CATEGORY_ORDER
 
+    seeds = _seeds_recording(by, seeds, "heldout_category_loss")
     lines = [
         "",
-        "Held-out loss per ground-truth category (nats per token, mean over seeds; reasoning: "
-        "tool_name, argument_value, purpose):",
+        f"Held-out loss per ground-truth category (nats per token, mean over seeds {seeds}; "
+        "reasoning: tool_name, argument_value, purpose):",
         "",
         "| variant | runs | " + " | ".join(CATEGORY_ORDER) + " |",
         "| --- | --- |" + " --- |" * len(CATEGORY_ORDER),

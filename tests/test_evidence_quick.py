@@ -168,10 +168,14 @@ def test_summary_says_where_the_misses_begin_and_the_loss_per_category(tmp_path)
         }
         sft["heldout_category_loss"] = {"format": 0.2 * (1 + seed), "tool_name": 1.0 + 2 * seed}
         rows += [sft, _row(seed, "rft", 0.31)]  # rft recorded neither: no row for it
+    unpaired = _row(2, "rft", 0.2)  # a seed whose SFT run did not record them stays out
+    unpaired["miss_origin"] = {"json/calls": {"tool_name": 9}}
+    rows.append(unpaired)
     results.write_text("".join(json.dumps(r) + "\n" for r in rows))
     proc = _evidence("summary", "--results", str(results), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-4000:]
     table = proc.stdout.split("Where the misses begin")[1]
+    assert "pooled over seeds [0, 1]" in table
     # json: 6 misses per run, 3 of 6 at boilerplate, 3 at reasoning; react: 10 misses, 4 stuck in
     # the thought, 1 at boilerplate (runs on past the reference), 5 at reasoning
     assert "| sft | 2 | 6 | 50 % | 50 % | 10 | 40 % | 10 % | 50 % |" in table
