@@ -63,7 +63,8 @@ def test_quick_run_writes_one_row_per_variant_then_resumes_and_summarises(tmp_pa
         assert 0.0 <= row["exact_match"] <= 1.0 and 0.0 <= row["format_valid"] <= 1.0
         assert row["heldout_reasoning_loss"] > 0 and row["heldout_boilerplate_loss"] > 0
         assert row["n_test"] == 8
-        assert {"format", "tool_name", "argument_value"} <= set(row["heldout_category_loss"])
+        # every held-out response has format characters and names a tool
+        assert {"format", "tool_name"} <= set(row["heldout_category_loss"])
         # every miss is counted once by where it begins
         n_misses = sum(sum(c.values()) for c in row["miss_origin"].values())
         assert n_misses == round(8 * (1 - row["exact_match"]))
