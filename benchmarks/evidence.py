@@ -542,6 +542,13 @@ def _versus_rft_table(by: dict[tuple[int, str], dict[str, Any]], seeds: list[int
     return lines
 
 
+def _recorded(
+    by: dict[tuple[int, str], dict[str, Any]], seeds: list[int], variant: str, field: str
+) -> list[Any]:
+    """`field` of `variant`'s runs on `seeds`, for the runs that recorded it."""
+    return [by[(s, variant)][field] for s in seeds if field in by.get((s, variant), {})]
+
+
 def _seeds_recording(
     by: dict[tuple[int, str], dict[str, Any]], seeds: list[int], field: str
 ) -> list[int]:
@@ -569,11 +576,7 @@ def _miss_origin_table(by: dict[tuple[int, str], dict[str, Any]], seeds: list[in
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for variant in VARIANTS:
-        mine = [
-            by[(s, variant)]["miss_origin"]
-            for s in seeds
-            if "miss_origin" in by.get((s, variant), {})
-        ]
+        mine = _recorded(by, seeds, variant, "miss_origin")
         if not mine:
             continue
         cells = [variant, str(len(mine))]
@@ -610,11 +613,7 @@ def _category_loss_table(by: dict[tuple[int, str], dict[str, Any]], seeds: list[
         "| --- | --- |" + " --- |" * len(CATEGORY_ORDER),
     ]
     for variant in VARIANTS:
-        mine = [
-            by[(s, variant)]["heldout_category_loss"]
-            for s in seeds
-            if "heldout_category_loss" in by.get((s, variant), {})
-        ]
+        mine = _recorded(by, seeds, variant, "heldout_category_loss")
         if not mine:
             continue
         cells = [variant, str(len(mine))]
