@@ -118,9 +118,10 @@ def test_quick_run_writes_one_row_per_variant_then_resumes_and_summarises(tmp_pa
     assert "SHAD label quality per seed" in table
     assert "| variant | json exact | json Δ exact | json format | react exact" in table
     assert "| rft_gt | " in table.split("By corpus family")[1]
-    versus_rft = table.split("paired against `rft`")[1].split("SHAD label quality")[0]
+    versus_rft = table.split("paired against `rft`")[1].split("Held-out loss per")[0]
     assert "| rft_gt | 1 | " in versus_rft and "| rft_margin | 1 | " in versus_rft
     assert "| sft |" not in versus_rft and "| rft | " not in versus_rft
+    assert "Where the misses begin" in table and "SHAD label quality per seed" in table
 
 
 def test_summary_without_results_says_what_to_run(tmp_path):
