@@ -81,6 +81,10 @@ def main() -> None:
                 {"loss": loss, "log": log, "world_size": int(os.environ.get("WORLD_SIZE", "1"))},
                 handle,
             )
+    # Tear the process group down before exit: left to interpreter shutdown, a gloo thread can
+    # still be joinable and abort the process ("terminate called without an active exception").
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":
