@@ -40,6 +40,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -543,10 +544,13 @@ def _versus_rft_table(by: dict[tuple[int, str], dict[str, Any]], seeds: list[int
 
 
 def _recorded(
-    by: dict[tuple[int, str], dict[str, Any]], seeds: list[int], variant: str, field: str
-) -> list[Any]:
-    """`field` of `variant`'s runs on `seeds`, for the runs that recorded it."""
-    return [by[(s, variant)][field] for s in seeds if field in by.get((s, variant), {})]
+    by: dict[tuple[int, str], dict[str, Any]], seeds: list[int], field: str
+) -> Iterator[tuple[str, list[Any]]]:
+    """(variant, its runs' `field` on `seeds`) for each variant with a run that recorded it."""
+    for variant in VARIANTS:
+        mine = [by[(s, variant)][field] for s in seeds if field in by.get((s, variant), {})]
+        if mine:
+            yield variant, mine
 
 
 def _seeds_recording(
@@ -575,10 +579,7 @@ def _miss_origin_table(by: dict[tuple[int, str], dict[str, Any]], seeds: list[in
         "| react: reasoning |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for variant in VARIANTS:
-        mine = _recorded(by, seeds, variant, "miss_origin")
-        if not mine:
-            continue
+    for variant, mine in _recorded(by, seeds, "miss_origin"):
         cells = [variant, str(len(mine))]
         for family in FAMILIES:
             pooled: dict[str, int] = {}
@@ -612,10 +613,7 @@ def _category_loss_table(by: dict[tuple[int, str], dict[str, Any]], seeds: list[
         "| variant | runs | " + " | ".join(CATEGORY_ORDER) + " |",
         "| --- | --- |" + " --- |" * len(CATEGORY_ORDER),
     ]
-    for variant in VARIANTS:
-        mine = _recorded(by, seeds, variant, "heldout_category_loss")
-        if not mine:
-            continue
+    for variant, mine in _recorded(by, seeds, "heldout_category_loss"):
         cells = [variant, str(len(mine))]
         for category in CATEGORY_ORDER:
             values = [m[category] for m in mine if category in m]
