@@ -23,6 +23,8 @@ Variants (all from the same base, same LoRA budget, same data order):
     rft_margin     SHAD labels re-thresholded at LD > 0.005 nats instead of LD > 0 (no rescoring)
     alpha_ft       SHAD labels, fixed reasoning weight alpha = 0.75 (the paper's SHAD + alpha-FT)
     rft_gt         ground-truth labels (upper bound: perfect labels)
+    rft_gt_format  ground truth with the format tokens (ReAct keywords, JSON keys and punctuation)
+                   in the reasoning group: is rft_gt's format cost their lower weight?
     rft_random     random labels with SHAD's boilerplate fraction
     rft_regex      format-rule labels (the paper's Regex baseline)
     dft            TRL SFTTrainer with loss_type="dft" (Dynamic Fine-Tuning)
@@ -70,6 +72,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "rft_margin": {"rft": True, "labels": "shad@0.005", "options": {"rft_temperature": 3.0}},
     "alpha_ft": {"rft": True, "labels": "shad", "options": {"rft_reasoning_weight": 0.75}},
     "rft_gt": {"rft": True, "labels": "gt", "options": {"rft_temperature": 3.0}},
+    "rft_gt_format": {"rft": True, "labels": "gt+format", "options": {"rft_temperature": 3.0}},
     "rft_random": {"rft": True, "labels": "random", "options": {"rft_temperature": 3.0}},
     "rft_regex": {"rft": True, "labels": "regex", "options": {"rft_temperature": 3.0}},
     "dft": {"rft": False, "loss_type": "dft"},
@@ -259,15 +262,17 @@ class SeedContext:
 
     def labels_for(self, kind: str, seed: int):
         """The training rows with `token_class` from SHAD (`shad`, or `shad@X`: re-thresholded at X),
-        ground truth, random or format rules; and their quality."""
+        ground truth (`gt`, or `gt+C`: category C counted as reasoning), random or format rules;
+        and their quality."""
         from rft_trl.demo import baselines
         from rft_trl.demo.metrics import flat, label_quality
         from rft_trl.shad.classify import reclassify
         from rft_trl.synthetic.alignment import token_texts
 
         data, classes = self.labelled, None
-        if kind == "gt":
-            classes = baselines.ground_truth_labels(data["gt_class"])
+        if kind == "gt" or kind.startswith("gt+"):
+            moved = kind.split("+")[1:]  # "gt+format": format tokens counted as reasoning
+            classes = baselines.ground_truth_labels(data["gt_class"], data["gt_category"], moved)
         elif kind == "one_group":
             classes = baselines.one_group_labels(data["labels"])
         elif kind == "random":

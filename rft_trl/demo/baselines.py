@@ -7,11 +7,11 @@ Each function returns one `token_class` list per row (-100 outside the loss, 0 b
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import numpy as np
 
-from rft_trl.synthetic import IGNORE_INDEX, REASONING
+from rft_trl.synthetic import CATEGORIES, CATEGORY_ID, IGNORE_INDEX, REASONING
 
 # The paper's Regex baseline: format keywords, JSON punctuation and JSON keys are boilerplate,
 # everything else is reasoning. Stock phrasing is not a format rule, so it counts as reasoning.
@@ -23,9 +23,28 @@ FORMAT_RULES = re.compile(
 )
 
 
-def ground_truth_labels(gt_class: Sequence[Sequence[int]]) -> list[list[int]]:
-    """The ground-truth classes as labels (the upper bound: perfect labels)."""
-    return [list(row) for row in gt_class]
+def ground_truth_labels(
+    gt_class: Sequence[Sequence[int]],
+    gt_category: Sequence[Sequence[int]] | None = None,
+    as_reasoning: Collection[str] = (),
+) -> list[list[int]]:
+    """The ground-truth classes as labels (the upper bound: perfect labels).
+
+    `as_reasoning` names boilerplate categories whose tokens go to the reasoning group instead
+    (needs `gt_category`): which boilerplate category's lower weight costs what.
+    """
+    unknown = sorted(set(as_reasoning) - set(CATEGORY_ID))
+    if unknown:
+        raise ValueError(f"as_reasoning={unknown} are not categories; use some of {CATEGORIES}")
+    if not as_reasoning:
+        return [list(row) for row in gt_class]
+    if gt_category is None:
+        raise ValueError("as_reasoning needs gt_category (the dataset's 'gt_category' column)")
+    moved = {CATEGORY_ID[name] for name in as_reasoning}
+    return [
+        [REASONING if c in moved and k != IGNORE_INDEX else k for k, c in zip(ks, cs, strict=True)]
+        for ks, cs in zip(gt_class, gt_category, strict=True)
+    ]
 
 
 def one_group_labels(labels: Sequence[Sequence[int]]) -> list[list[int]]:
