@@ -149,6 +149,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     sweep.add_argument(
         "--thresholds", type=float, nargs="+", default=[0.0, 0.005, 0.01, 0.02, 0.05]
     )
+    sub.add_parser(
+        "weights",
+        parents=[common],
+        help="Share of the training loss's weight per ground-truth category under each variant's "
+        "labels (no training).",
+    )
     summary = sub.add_parser(
         "summary", help="Print mean +- std and paired differences vs SFT as Markdown."
     )
@@ -459,6 +465,68 @@ def thresholds(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------------------ weights
+
+# The variants whose loss weights differ: the tau variants share `rft`'s limit, `sft_reseed` is
+# `sft`, and DFT's weights are the model's probabilities (not a function of the labels).
+WEIGHT_VARIANTS = (
+    "sft",
+    "sft_per_sample",
+    "rft",
+    "rft_margin",
+    "alpha_ft",
+    "rft_gt",
+    "rft_gt_format",
+    "rft_regex",
+    "rft_random",
+)
+
+
+def weights(args: argparse.Namespace) -> int:
+    """Share of the training loss's weight per ground-truth category, per variant and family, mean
+    over seeds, as Markdown. RFT at its w_r = 0.5 limit: its training curves keep w_r within
+    0.49-0.54 after the first logged step, so group sizes, not group losses, set a token's weight."""
+    from rft_trl.demo.metrics import CATEGORY_ORDER, loss_weight_shares
+
+    _quiet(args.threads)
+    scopes = ("all", "json", "react")
+    shares: dict[tuple[str, str], list[dict[str, float]]] = {}
+    for seed in args.seeds:
+        ctx = SeedContext(seed, args)
+        families = ctx.labelled["family"]
+        for variant in WEIGHT_VARIANTS:
+            spec = VARIANTS[variant]
+            data, _ = ctx.labels_for(spec.get("labels", "shad"), seed)
+            classes = data["token_class"] if spec["rft"] else data["gt_class"]
+            w_r = spec.get("options", {}).get("rft_reasoning_weight", 0.5) if spec["rft"] else None
+            for scope in scopes:
+                rows = [i for i, f in enumerate(families) if scope in ("all", f)]
+                shares.setdefault((scope, variant), []).append(
+                    loss_weight_shares(
+                        [classes[i] for i in rows], [data["gt_category"][i] for i in rows], w_r
+                    )
+                )
+        print(f"seed {seed}: weighed", file=sys.stderr, flush=True)
+    lines = [
+        f"Share of the training loss's weight per ground-truth category (%, mean over seeds "
+        f"{args.seeds}; RFT at w_r = 0.5, alpha_ft at its fixed 0.75; sft = token shares)",
+    ]
+    for scope in scopes:
+        lines += [
+            "",
+            f"{scope}:",
+            "",
+            "| variant | " + " | ".join(CATEGORY_ORDER) + " |",
+            "| --- |" + " --- |" * len(CATEGORY_ORDER),
+        ]
+        for variant in WEIGHT_VARIANTS:
+            mine = shares[(scope, variant)]
+            cells = [f"{100 * np.mean([m[c] for m in mine]):.1f}" for c in CATEGORY_ORDER]
+            lines.append(f"| {variant} | " + " | ".join(cells) + " |")
+    print("\n".join(lines))
+    return 0
+
+
 # ------------------------------------------------------------------------------------------ summary
 
 
@@ -727,7 +795,7 @@ def summary(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    commands = {"run": run, "thresholds": thresholds, "summary": summary}
+    commands = {"run": run, "thresholds": thresholds, "weights": weights, "summary": summary}
     return commands[args.command](args)
 
 

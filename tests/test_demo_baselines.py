@@ -35,3 +35,24 @@ def test_as_reasoning_refuses_unknown_categories_and_a_missing_category_column()
 def test_one_group_labels_put_every_response_token_in_the_reasoning_group():
     labels = [[IGNORE_INDEX, 5, 7], [9, IGNORE_INDEX]]
     assert one_group_labels(labels) == [[IGNORE_INDEX, 1, 1], [1, IGNORE_INDEX]]
+
+
+def test_loss_weight_shares_follow_group_sizes_not_token_counts():
+    from rft_trl.demo.metrics import loss_weight_shares
+
+    # sample 1: one reasoning value token, three format tokens; sample 2: reasoning only
+    classes = [[IGNORE_INDEX, 1, 0, 0, 0], [1, 1]]
+    categories = [[IGNORE_INDEX, VALUE, FMT, FMT, FMT], [VALUE, VALUE]]
+    sft = loss_weight_shares(classes, categories, None)
+    assert sft["argument_value"] == pytest.approx(3 / 6) and sft["format"] == pytest.approx(3 / 6)
+    # RFT at w_r = 0.5: sample 1 gives the value token 0.5 and the format tokens 0.5 together;
+    # sample 2 has one group, which gets weight 1
+    rft = loss_weight_shares(classes, categories, 0.5)
+    assert rft["argument_value"] == pytest.approx(1.5 / 2) and rft["format"] == pytest.approx(
+        0.5 / 2
+    )
+    fixed = loss_weight_shares(classes, categories, 0.75)
+    assert fixed["argument_value"] == pytest.approx(1.75 / 2) and fixed["format"] == pytest.approx(
+        0.25 / 2
+    )
+    assert sum(rft.values()) == pytest.approx(1.0) and rft["stock_phrase"] == 0.0

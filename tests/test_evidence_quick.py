@@ -1,4 +1,4 @@
-"""`benchmarks/evidence.py run --quick`, `thresholds` and `summary` run end to end and resume (no benchmark result is asserted)."""
+"""`benchmarks/evidence.py run --quick`, `thresholds`, `weights` and `summary` run end to end and resume (no benchmark result is asserted)."""
 
 from __future__ import annotations
 
@@ -105,6 +105,33 @@ def test_quick_run_writes_one_row_per_variant_then_resumes_and_summarises(tmp_pa
     cells = {cells[0].removeprefix("| "): cells[1] for cells in rows_by_cut}
     assert cells["0"].startswith(f"{100 * plain['accuracy']:.1f} +- ")
     assert cells["0.005"].startswith(f"{100 * margin['accuracy']:.1f} +- ")
+
+    # loss-weight shares: each variant's row sums to 100 per family; SFT's are the token shares
+    weighed = _evidence(
+        "weights",
+        "--quick",
+        "--seeds",
+        "0",
+        "--n-test",
+        "8",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        cwd=tmp_path,
+    )
+    assert weighed.returncode == 0, weighed.stderr[-4000:]
+    shares = {}
+    for block in weighed.stdout.split("\n\n")[1:]:
+        if block.startswith("| variant |"):
+            for line in block.splitlines()[2:]:
+                cells = line.strip("| ").split(" | ")
+                shares.setdefault(cells[0], []).append([float(c) for c in cells[1:]])
+    assert set(shares) >= {"sft", "rft", "rft_gt", "rft_gt_format", "alpha_ft"}
+    assert all(len(v) == 3 for v in shares.values())  # all, json, react
+    assert all(abs(sum(row) - 100.0) < 0.5 for v in shares.values() for row in v)
+    # ground truth moves weight from boilerplate to reasoning; format in the reasoning group
+    # leaves the JSON samples' boilerplate weight (0.5 per sample) on the end-of-turn token alone
+    assert shares["rft_gt"][0][1] > shares["sft"][0][1]
+    assert shares["rft_gt_format"][1][5] > 40.0
 
     again = _evidence(*run_args, cwd=tmp_path)  # every chunk is done: nothing is rerun
     assert again.returncode == 0, again.stderr[-4000:]

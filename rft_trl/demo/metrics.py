@@ -93,6 +93,39 @@ def per_category(
     return out
 
 
+def loss_weight_shares(
+    token_class: Sequence[Sequence[int]],
+    category: Sequence[Sequence[int]],
+    reasoning_weight: float | None,
+) -> dict[str, float]:
+    """Share of the training loss's weight on each ground-truth category's tokens, over a dataset.
+
+    `reasoning_weight=None` is SFT: every response token weighs the same (TRL's mean over tokens).
+    Otherwise RFT with w_r = `reasoning_weight` in every sample: a token weighs its group's weight
+    over its group's size in its sample, and a sample with one group gives it weight 1 (as
+    `rft_trl.loss.group_weights`). RFT's softmax gives w_r = sigmoid((L_r - L_b) / tau), so
+    w_r = 0.5 is its limit when the two group losses are close. Shares sum to 1.
+    """
+    totals = np.zeros(len(CATEGORIES))
+    for classes, categories in zip(token_class, category, strict=True):
+        cls, cat = np.asarray(classes), np.asarray(categories)
+        in_loss = cls != IGNORE_INDEX
+        cls, cat = cls[in_loss], cat[in_loss]
+        if reasoning_weight is None:
+            weight = np.ones(len(cls))
+        else:
+            n_r = int((cls == 1).sum())
+            n_b = len(cls) - n_r
+            w_r = reasoning_weight if n_b and n_r else float(n_r > 0)
+            weight = np.where(cls == 1, w_r / max(n_r, 1), (1.0 - w_r) / max(n_b, 1))
+        np.add.at(totals, cat, weight)
+    total = totals.sum()
+    return {
+        name: float(totals[CATEGORIES.index(name)] / total) if total else 0.0
+        for name in CATEGORY_ORDER
+    }
+
+
 def response_arrays(dataset: Any) -> dict[str, np.ndarray]:
     """Flat per-response-token arrays of a labelled dataset: gt, category, span_first, family, and SHAD's columns."""
     labels = flat(dataset["labels"], np.int64)
