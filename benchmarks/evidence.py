@@ -3,6 +3,7 @@
     python benchmarks/evidence.py run --seeds 0 1 2 3 4 --results benchmarks/results/evidence.jsonl
     python benchmarks/evidence.py summary --results benchmarks/results/evidence.jsonl
     python benchmarks/evidence.py thresholds --seeds 0 1 2 3 4   # SHAD labels at other thresholds
+    python benchmarks/evidence.py weights --seeds 0 1 2 3 4      # loss weight per token category
 
 `--base-steps N` pretrains the base longer than the demo does (the demo's 600 steps fit its
 10-minute budget but leave the base unable to copy argument values; docs/demo.md), built once and
