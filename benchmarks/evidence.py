@@ -348,6 +348,10 @@ def run_chunk(ctx: SeedContext, seed: int, variant: str) -> dict[str, Any]:
         "heldout_category_loss": losses["category_loss"],
         "label_quality": quality if spec["rft"] else None,
         "curve": run.curve,
+        # RFT's logged w_r (mean over the samples of each logging window), [[step, w_r], ...]
+        "reasoning_weight": [
+            [h["step"], h["reasoning_weight"]] for h in run.log_history if "reasoning_weight" in h
+        ],
         "train_seconds": train_seconds,
         "eval_seconds": time.perf_counter() - started,
         "n_test": len(ctx.splits.test_samples),
@@ -696,6 +700,32 @@ def _category_loss_table(by: dict[tuple[int, str], dict[str, Any]], seeds: list[
     return lines
 
 
+def _reasoning_weight_table(
+    by: dict[tuple[int, str], dict[str, Any]], seeds: list[int]
+) -> list[str]:
+    """RFT's logged reasoning weight w_r: in the first logging window, and its range after it."""
+    lines = [
+        "",
+        "RFT's reasoning weight w_r as logged in training (mean over the samples of each logging "
+        "window; a sample with one group counts its group's weight 1):",
+        "",
+        "| variant | runs | first window | later windows: mean | min | max |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for variant in VARIANTS:
+        logs = [by[(s, variant)].get("reasoning_weight") for s in seeds if (s, variant) in by]
+        logs = [log for log in logs if log]
+        if not logs:
+            continue
+        first = [log[0][1] for log in logs]
+        later = [w for log in logs for _, w in log[1:]] or [float("nan")]
+        lines.append(
+            f"| {variant} | {len(logs)} | {_mean_std(first, 3)} | {np.mean(later):.3f} | "
+            f"{np.min(later):.3f} | {np.max(later):.3f} |"
+        )
+    return lines
+
+
 def summary_markdown(rows: list[dict[str, Any]]) -> str:
     """Mean ± std over seeds and paired differences vs SFT (same seed), as Markdown tables."""
     runs = [r for r in rows if r.get("kind") == "run"]
@@ -750,6 +780,8 @@ def summary_markdown(rows: list[dict[str, Any]]) -> str:
         lines += _category_loss_table(by, seeds)
     if any("miss_origin" in r for r in runs):
         lines += _miss_origin_table(by, seeds)
+    if any(r.get("reasoning_weight") for r in runs):
+        lines += _reasoning_weight_table(by, seeds)
     if seeds_rows:
         lines += [
             "",

@@ -73,6 +73,12 @@ def test_quick_run_writes_one_row_per_variant_then_resumes_and_summarises(tmp_pa
         assert all(kinds.count(k) <= 5 for k in kinds)
         assert len(row["failures"]) <= round(8 * (1 - row["exact_match"]))
         assert all((f["kind"] == "format") == (f["error"] is not None) for f in row["failures"])
+    # RFT logs its reasoning weight (a softmax weight, in [0, 1]); SFT has none
+    assert all(
+        0.0 <= w <= 1.0 for r in runs if r["variant"] != "sft" for _, w in r["reasoning_weight"]
+    )
+    assert all(r["reasoning_weight"] for r in runs if r["variant"] != "sft")
+    assert [r["reasoning_weight"] for r in runs if r["variant"] == "sft"] == [[]]
     # ground-truth labels agree with ground truth; SFT has no labels
     by_variant = {r["variant"]: r for r in runs}
     assert by_variant["rft_gt"]["label_quality"]["accuracy"] == 1.0
@@ -149,6 +155,8 @@ def test_quick_run_writes_one_row_per_variant_then_resumes_and_summarises(tmp_pa
     assert "| rft_gt | 1 | " in versus_rft and "| rft_margin | 1 | " in versus_rft
     assert "| sft |" not in versus_rft and "| rft | " not in versus_rft
     assert "Where the misses begin" in table and "SHAD label quality per seed" in table
+    weights_table = table.split("reasoning weight w_r as logged")[1].split("SHAD label quality")[0]
+    assert "| rft | 1 | " in weights_table and "| sft |" not in weights_table
 
 
 def test_summary_without_results_says_what_to_run(tmp_path):
