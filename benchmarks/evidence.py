@@ -489,26 +489,26 @@ WEIGHT_VARIANTS = (
 
 def weights(args: argparse.Namespace) -> int:
     """Share of the training loss's weight per ground-truth category, per variant and family, mean
-    over seeds, as Markdown. RFT at its w_r = 0.5 limit: its training curves keep w_r within
-    0.49-0.54 after the first logged step, so group sizes, not group losses, set a token's weight."""
+    over seeds, as Markdown. RFT at w_r = 0.5: after the first steps its logged w_r stays close to
+    it (`summary`), so group sizes, not group losses, set a token's weight."""
     from rft_trl.demo.metrics import CATEGORY_ORDER, loss_weight_shares
 
     _quiet(args.threads)
-    scopes = ("all", "json", "react")
+    scopes = ("all", *FAMILIES)
     shares: dict[tuple[str, str], list[dict[str, float]]] = {}
     for seed in args.seeds:
         ctx = SeedContext(seed, args)
-        families = ctx.labelled["family"]
         for variant in WEIGHT_VARIANTS:
             spec = VARIANTS[variant]
             data, _ = ctx.labels_for(spec.get("labels", "shad"), seed)
             classes = data["token_class"] if spec["rft"] else data["gt_class"]
+            categories, families = data["gt_category"], data["family"]
             w_r = spec.get("options", {}).get("rft_reasoning_weight", 0.5) if spec["rft"] else None
             for scope in scopes:
                 rows = [i for i, f in enumerate(families) if scope in ("all", f)]
                 shares.setdefault((scope, variant), []).append(
                     loss_weight_shares(
-                        [classes[i] for i in rows], [data["gt_category"][i] for i in rows], w_r
+                        [classes[i] for i in rows], [categories[i] for i in rows], w_r
                     )
                 )
         print(f"seed {seed}: weighed", file=sys.stderr, flush=True)
@@ -712,7 +712,10 @@ def _reasoning_weight_table(
         "| variant | runs | first window | later windows: mean | min | max |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
-    for variant in VARIANTS:
+    for variant, spec in VARIANTS.items():
+        options = spec.get("options", {})
+        if spec.get("labels") == "one_group" or "rft_reasoning_weight" in options:
+            continue  # w_r is 1 or fixed: nothing to read
         logs = [by[(s, variant)].get("reasoning_weight") for s in seeds if (s, variant) in by]
         logs = [log for log in logs if log]
         if not logs:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rft_trl.synthetic import CATEGORIES, IGNORE_INDEX
+from rft_trl.synthetic import CATEGORIES, IGNORE_INDEX, REASONING
 
 CATEGORY_ORDER: tuple[str, ...] = (
     "tool_name",
@@ -100,11 +100,12 @@ def loss_weight_shares(
 ) -> dict[str, float]:
     """Share of the training loss's weight on each ground-truth category's tokens, over a dataset.
 
-    `reasoning_weight=None` is SFT: every response token weighs the same (TRL's mean over tokens).
+    `reasoning_weight=None` is SFT: every response token weighs the same (a token mean over the
+    dataset; TRL's per-step token mean differs only by how many tokens each step holds).
     Otherwise RFT with w_r = `reasoning_weight` in every sample: a token weighs its group's weight
     over its group's size in its sample, and a sample with one group gives it weight 1 (as
-    `rft_trl.loss.group_weights`). RFT's softmax gives w_r = sigmoid((L_r - L_b) / tau), so
-    w_r = 0.5 is its limit when the two group losses are close. Shares sum to 1.
+    `rft_trl.loss.group_weights`). RFT's softmax gives w_r = sigmoid((L_r - L_b) / tau), which is
+    0.5 where the two group losses are equal and stays near it while they are close. Shares sum to 1.
     """
     totals = np.zeros(len(CATEGORIES))
     for classes, categories in zip(token_class, category, strict=True):
@@ -114,10 +115,10 @@ def loss_weight_shares(
         if reasoning_weight is None:
             weight = np.ones(len(cls))
         else:
-            n_r = int((cls == 1).sum())
+            n_r = int((cls == REASONING).sum())
             n_b = len(cls) - n_r
             w_r = reasoning_weight if n_b and n_r else float(n_r > 0)
-            weight = np.where(cls == 1, w_r / max(n_r, 1), (1.0 - w_r) / max(n_b, 1))
+            weight = np.where(cls == REASONING, w_r / max(n_r, 1), (1.0 - w_r) / max(n_b, 1))
         np.add.at(totals, cat, weight)
     total = totals.sum()
     return {

@@ -1,4 +1,4 @@
-"""The evidence benchmark's alternative labels: exact outputs on hand-made rows."""
+"""The evidence benchmark's alternative labels and where each puts the loss's weight: exact outputs on hand-made rows."""
 
 import pytest
 
