@@ -89,20 +89,8 @@ def test_quick_run_writes_one_row_per_variant_then_resumes_and_summarises(tmp_pa
     assert margin["boilerplate_fraction"] >= plain["boilerplate_fraction"]
 
     # the threshold sweep re-labels from SHAD's cached losses and agrees with the runs' labels
-    sweep = _evidence(
-        "thresholds",
-        "--quick",
-        "--seeds",
-        "0",
-        "--n-test",
-        "8",
-        "--cache-dir",
-        str(tmp_path / "cache"),
-        "--thresholds",
-        "0",
-        "0.005",
-        cwd=tmp_path,
-    )
+    seed_args = ["--quick", "--seeds", "0", "--n-test", "8", "--cache-dir", str(tmp_path / "cache")]
+    sweep = _evidence("thresholds", *seed_args, "--thresholds", "0", "0.005", cwd=tmp_path)
     assert sweep.returncode == 0, sweep.stderr[-4000:]
     assert "| threshold | accuracy | JSON | ReAct |" in sweep.stdout
     rows_by_cut = [
@@ -113,17 +101,7 @@ def test_quick_run_writes_one_row_per_variant_then_resumes_and_summarises(tmp_pa
     assert cells["0.005"].startswith(f"{100 * margin['accuracy']:.1f} +- ")
 
     # loss-weight shares: each variant's row sums to 100 per family; SFT's are the token shares
-    weighed = _evidence(
-        "weights",
-        "--quick",
-        "--seeds",
-        "0",
-        "--n-test",
-        "8",
-        "--cache-dir",
-        str(tmp_path / "cache"),
-        cwd=tmp_path,
-    )
+    weighed = _evidence("weights", *seed_args, cwd=tmp_path)
     assert weighed.returncode == 0, weighed.stderr[-4000:]
     shares = {}
     for block in weighed.stdout.split("\n\n")[1:]:
