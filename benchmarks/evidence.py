@@ -498,14 +498,19 @@ def weights(args: argparse.Namespace) -> int:
     shares: dict[tuple[str, str], list[dict[str, float]]] = {}
     for seed in args.seeds:
         ctx = SeedContext(seed, args)
+        families = ctx.labelled["family"]  # relabelling keeps the rows and their order
+        rows_of = {
+            scope: [i for i, f in enumerate(families) if scope in ("all", f)] for scope in scopes
+        }
+        categories = ctx.labelled["gt_category"]
         for variant in WEIGHT_VARIANTS:
             spec = VARIANTS[variant]
-            data, _ = ctx.labels_for(spec.get("labels", "shad"), seed)
-            classes = data["token_class"] if spec["rft"] else data["gt_class"]
-            categories, families = data["gt_category"], data["family"]
-            w_r = spec.get("options", {}).get("rft_reasoning_weight", 0.5) if spec["rft"] else None
-            for scope in scopes:
-                rows = [i for i, f in enumerate(families) if scope in ("all", f)]
+            if spec["rft"]:
+                classes = ctx.labels_for(spec.get("labels", "shad"), seed)[0]["token_class"]
+                w_r = spec.get("options", {}).get("rft_reasoning_weight", 0.5)
+            else:  # SFT: every response token (the ground-truth classes mark which are in the loss)
+                classes, w_r = ctx.labelled["gt_class"], None
+            for scope, rows in rows_of.items():
                 shares.setdefault((scope, variant), []).append(
                     loss_weight_shares(
                         [classes[i] for i in rows], [categories[i] for i in rows], w_r
