@@ -92,12 +92,24 @@ STEP_SCHEDULE: dict[str, tuple[int, int, int, list[dict[str, Any]]]] = {
             {"collation": "padded", "quant": "qlora"},
         ],
     ),
+    # GPU only (`--device cuda --sizes 500m`): steps take ~0.1 s, so more of them per rep.
+    "500m": (
+        2,
+        3,
+        10,
+        [
+            {"collation": "padded", "quant": "lora"},
+            {"collation": "packed", "quant": "lora"},
+            {"collation": "padded", "quant": "qlora"},
+        ],
+    ),
 }
 SHAD_SCHEDULE: dict[str, dict[str, Any]] = {
     "tiny": {"rows": 2000, "sft_steps": 8},
     "20m": {"rows": 400, "sft_steps": 4, "ref_rows": 4},
     # the 50-step shuffle-tune alone would take ~10 minutes here: 2 steps, extrapolated
     "100m": {"rows": 16, "sft_steps": 2, "tune_steps": 2, "sft_twice": False, "ref_rows": 1},
+    "500m": {"rows": 256, "sft_steps": 4, "ref_rows": 2},
 }
 
 
@@ -622,7 +634,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--quick", action="store_true", help="smoke run on the tiny model (< 60 s)")
     parser.add_argument("--out", help="write every measurement and summary to this JSON file")
-    parser.add_argument("--sizes", default="tiny,20m,100m", help="comma-separated: tiny, 20m, 100m")
+    parser.add_argument(
+        "--sizes", default="tiny,20m,100m", help="comma-separated: tiny, 20m, 100m, 500m (GPU)"
+    )
     parser.add_argument(
         "--parts", default="step,shad,head,vocab", help="comma-separated: step, shad, head, vocab"
     )
