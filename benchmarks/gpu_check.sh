@@ -7,6 +7,8 @@
 # are installed into /tmp/site first. Stages run in priority order, each under its own time limit,
 # and each writes its log (and JSON) to OUTDIR as it finishes, so a stage cut short loses only
 # itself: the CUDA tests, then perf.py's log-prob memory, step time and SHAD cost on CUDA.
+# On one H100 (2026-11-27) the stages took 40 s, 21 s, 171 s (+26 s for the QLoRA checkpoint;
+# 55-60 s per step group and rep) and more than 90 s: the defaults fit one 600-s device call.
 set -u
 out=${1:?usage: bash benchmarks/gpu_check.sh OUTDIR}
 mkdir -p "$out"
@@ -41,12 +43,12 @@ import rft_trl.trainer  # noqa: F401  (fails fast if the stack does not import)
 EOF
 cat "$out/env.txt"
 
-stage gpu-tests "${TESTS_LIMIT:-150}" $python -m pytest -p no:cacheprovider -v -rs \
+stage gpu-tests "${TESTS_LIMIT:-90}" $python -m pytest -p no:cacheprovider -v -rs \
     --junitxml "$out/gpu-tests.xml" tests/test_logprobs_gpu.py tests/test_trainer_gpu.py \
     tests/test_shad_gpu.py
-stage perf-vocab "${VOCAB_LIMIT:-60}" $python benchmarks/perf.py --device cuda --parts vocab \
+stage perf-vocab "${VOCAB_LIMIT:-45}" $python benchmarks/perf.py --device cuda --parts vocab \
     --threads 4 --out "$out/perf-cuda-vocab.json"
 stage perf-step "${STEP_LIMIT:-240}" $python benchmarks/perf.py --device cuda --sizes 500m \
-    --parts step --threads 4 --out "$out/perf-cuda-step.json"
-stage perf-shad "${SHAD_LIMIT:-90}" $python benchmarks/perf.py --device cuda --sizes 500m \
+    --parts step --threads 4 --reps "${STEP_REPS:-1}" --out "$out/perf-cuda-step.json"
+stage perf-shad "${SHAD_LIMIT:-170}" $python benchmarks/perf.py --device cuda --sizes 500m \
     --parts shad --threads 4 --out "$out/perf-cuda-shad.json"

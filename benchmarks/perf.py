@@ -15,7 +15,8 @@ Parts (all in one run, on one machine, so the ratios hold on a noisy machine):
   CPU, with and without its metrics, as it runs on CUDA, full-logits cross-entropy, and ours.
 - `vocab`: peak memory of the chunked per-token log-prob function vs full logits at 8k/32k/128k.
 
-Each child sets its torch threads to `--threads`; CUDA is not used (CPU figures; see the docs).
+Each child sets its torch threads to `--threads`. `--device cuda` trains under bf16 autocast and
+measures `torch.cuda.max_memory_allocated` (run by `benchmarks/gpu_check.sh`; docs §1, GPU).
 """
 
 from __future__ import annotations
@@ -178,8 +179,13 @@ def quick_plan(device: str) -> Plan:
 # ---- running ------------------------------------------------------------------------------------
 
 
-def run_steps(plan: Plan, threads: Callable[[str], int], log) -> list[dict[str, Any]]:
-    """Each step group `reps` times; the three trainers take turns, in a rotated order per rep."""
+def run_steps(
+    plan: Plan, threads: Callable[[str], int], log, saved: Callable[[list], None] = lambda _: None
+) -> list[dict[str, Any]]:
+    """Each step group `reps` times; the three trainers take turns, in a rotated order per rep.
+
+    `saved` gets the groups measured so far after each group (a run cut short keeps them).
+    """
     from _perf_lockstep import run_group
 
     kinds = ("rft", "plain_sft", "trl_sft")
@@ -197,6 +203,7 @@ def run_steps(plan: Plan, threads: Callable[[str], int], log) -> list[dict[str, 
                 f"step {_label(group)} rep {rep + 1}: {time.perf_counter() - started:.0f} s {_errors(results)}"
             )
         out.append({**group, "reps": reps})
+        saved(out)
     return out
 
 
@@ -644,7 +651,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--device",
         choices=("cpu", "cuda"),
         default="cpu",
-        help="cuda: bf16 autocast and torch.cuda.max_memory_allocated (not measured yet)",
+        help="cuda: bf16 autocast and torch.cuda.max_memory_allocated (benchmarks/gpu_check.sh)",
     )
     parser.add_argument("--reps", type=int, help="repetitions per step group (default: per size)")
     parser.add_argument(
@@ -685,16 +692,27 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "threads": used,
         "device": args.device,
     }
+
+    def save(part: str | None = None, partial: list | None = None) -> None:
+        """Write the report so far to --out (a run cut short by a time limit keeps its data)."""
+        if args.out:
+            Path(args.out).write_text(
+                json.dumps({**report, **({part: partial} if part else {})}, indent=1, default=str)
+            )
+
     if "step" in parts:
-        report["step"] = run_steps(plan, threads, log)
+        report["step"] = run_steps(plan, threads, log, lambda groups: save("step", groups))
         for group in report["step"]:
             group["summary"] = summarise_step(group)
+        save()
     if "shad" in parts:
         report["shad"] = run_shad(plan, threads, log)
         for result in report["shad"]:
             result["summary"] = summarise_shad(result)
+        save()
     if "head" in parts and plan.head:
         report["head"] = run_head(plan, threads, log)
+        save()
     if "vocab" in parts:
         report["vocab"] = run_vocab(plan, threads, log)
         report["vocab_summary"] = summarise_vocab(report["vocab"])

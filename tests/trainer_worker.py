@@ -24,7 +24,10 @@ import tiny_rows
 
 
 def build_trainer(per_device: int, grad_accum: int, **config) -> RFTTrainer:
-    """An RFTTrainer for one SGD step (lr 1) on the tiny rows (8 unless `dataset` is given)."""
+    """An RFTTrainer for one SGD step (lr 1) on the tiny rows (8 unless `dataset` is given).
+
+    CPU and fp32 unless `use_cpu=False` / `bf16=True` are passed (the CUDA tests do).
+    """
     dataset = config.pop("dataset", None) or tiny_rows.dataset(8)
     attn_implementation = config.pop("attn_implementation", None)
     args = RFTConfig(
@@ -35,8 +38,8 @@ def build_trainer(per_device: int, grad_accum: int, **config) -> RFTTrainer:
         learning_rate=1.0,
         optim="sgd",
         lr_scheduler_type="constant",
-        use_cpu=True,
-        bf16=False,
+        use_cpu=config.pop("use_cpu", True),
+        bf16=config.pop("bf16", False),
         report_to="none",
         logging_steps=1,
         save_strategy="no",
