@@ -55,7 +55,7 @@ SIZES: dict[str, ModelSize] = {
     # ~106M parameters (vocab 32k x 768 embeddings and head, 8 layers), seq 1024.
     "100m": ModelSize("100m", 32000, 768, 8, 12, 2048, seq_len=1024, batch_size=2),
     # GPU only: Qwen2.5-0.5B's shape (vocab 152k, hidden 896, 24 layers, MLP 4864; untied, full
-    # KV heads: ~662M parameters) at seq 2048, batch 2 -- where a large vocabulary meets a GPU.
+    # KV heads: 663M parameters) at seq 2048, batch 2 -- where a large vocabulary meets a GPU.
     "500m": ModelSize("500m", 151936, 896, 24, 14, 4864, seq_len=2048, batch_size=2),
 }
 

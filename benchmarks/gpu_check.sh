@@ -7,32 +7,37 @@
 # are installed into /tmp/site first. Stages run in priority order, each under its own time limit,
 # and each writes its log (and JSON) to OUTDIR as it finishes, so a stage cut short loses only
 # itself: the CUDA tests, then perf.py's log-prob memory, step time and SHAD cost on CUDA.
-# On one H100 (2026-11-27) the stages took 40 s, 21 s, 171 s (+26 s for the QLoRA checkpoint;
-# 55-60 s per step group and rep) and more than 90 s: the defaults fit one 600-s device call.
+# On one H100 (2026-11-27) the stages took 40 s, 21 s, 171 s (after 5-26 s saving the QLoRA
+# checkpoint; 51-63 s per step group and rep) and more than 90 s: the defaults fit one 600-s call.
+# Exit status: 1 if the stack does not import or any stage failed or ran out of time.
 set -u
 out=${1:?usage: bash benchmarks/gpu_check.sh OUTDIR}
 mkdir -p "$out"
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONUNBUFFERED=1
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+python=${PYTHON:-python3}
 if compgen -G ".whl/*.whl" >/dev/null; then
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    "$python" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
         --target /tmp/site .whl/*.whl || exit 1
     export PYTHONPATH="/tmp/site:$PYTHONPATH"
 fi
-python=${PYTHON:-python3}
 
+failed=0
 stage() {  # stage NAME SECONDS COMMAND...: run, log to OUTDIR/NAME.log, report rc and time
     local name=$1 limit=$2 started=$SECONDS rc
     shift 2
     timeout -k 10 "$limit" "$@" >"$out/$name.log" 2>&1
     rc=$?
+    [ "$rc" -eq 0 ] || failed=1
     echo "== $name: rc $rc in $((SECONDS - started)) s (limit $limit s)" | tee -a "$out/stages.txt"
     tail -n 25 "$out/$name.log"
 }
 
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv >"$out/env.txt" 2>&1
-$python - >>"$out/env.txt" 2>&1 <<'EOF'
-import importlib.metadata as m, platform, torch
+if ! "$python" - >>"$out/env.txt" 2>&1 <<'PY'; then
+import importlib.metadata as m, platform, sys, torch
+if not torch.cuda.is_available():
+    sys.exit("no CUDA device: these checks need one")
 print("python", platform.python_version(), "| cuda", torch.version.cuda, torch.cuda.get_device_name())
 for name in ("torch", "transformers", "trl", "peft", "accelerate", "datasets", "bitsandbytes"):
     try:
@@ -40,15 +45,19 @@ for name in ("torch", "transformers", "trl", "peft", "accelerate", "datasets", "
     except m.PackageNotFoundError:
         print(name, "MISSING")
 import rft_trl.trainer  # noqa: F401  (fails fast if the stack does not import)
-EOF
+PY
+    cat "$out/env.txt"
+    exit 1
+fi
 cat "$out/env.txt"
 
-stage gpu-tests "${TESTS_LIMIT:-90}" $python -m pytest -p no:cacheprovider -v -rs \
+stage gpu-tests "${TESTS_LIMIT:-90}" "$python" -m pytest -p no:cacheprovider -v -rs \
     --junitxml "$out/gpu-tests.xml" tests/test_logprobs_gpu.py tests/test_trainer_gpu.py \
     tests/test_shad_gpu.py
-stage perf-vocab "${VOCAB_LIMIT:-45}" $python benchmarks/perf.py --device cuda --parts vocab \
+stage perf-vocab "${VOCAB_LIMIT:-45}" "$python" benchmarks/perf.py --device cuda --parts vocab \
     --threads 4 --out "$out/perf-cuda-vocab.json"
-stage perf-step "${STEP_LIMIT:-240}" $python benchmarks/perf.py --device cuda --sizes 500m \
+stage perf-step "${STEP_LIMIT:-240}" "$python" benchmarks/perf.py --device cuda --sizes 500m \
     --parts step --threads 4 --reps "${STEP_REPS:-1}" --out "$out/perf-cuda-step.json"
-stage perf-shad "${SHAD_LIMIT:-170}" $python benchmarks/perf.py --device cuda --sizes 500m \
+stage perf-shad "${SHAD_LIMIT:-170}" "$python" benchmarks/perf.py --device cuda --sizes 500m \
     --parts shad --threads 4 --out "$out/perf-cuda-shad.json"
+exit "$failed"

@@ -115,7 +115,7 @@ SHAD_SCHEDULE: dict[str, dict[str, Any]] = {
 
 
 def full_plan(sizes: list[str], reps: int | None, device: str) -> Plan:
-    """The documented run: tiny, 20M and 100M models (about 30 minutes on 2 idle cores)."""
+    """The documented run: tiny, 20M and 100M models (about 30 minutes on 2 idle cores); 500m on GPU."""
     plan = Plan(threads={"tiny": 1})
     for size in sizes:
         size_reps, warmup, steps, groups = STEP_SCHEDULE[size]
@@ -694,11 +694,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
 
     def save(part: str | None = None, partial: list | None = None) -> None:
-        """Write the report so far to --out (a run cut short by a time limit keeps its data)."""
+        """Write the report so far to --out, atomically (a run cut short keeps what it measured)."""
         if args.out:
-            Path(args.out).write_text(
+            tmp = Path(f"{args.out}.tmp")
+            tmp.write_text(
                 json.dumps({**report, **({part: partial} if part else {})}, indent=1, default=str)
             )
+            os.replace(tmp, args.out)
 
     if "step" in parts:
         report["step"] = run_steps(plan, threads, log, lambda groups: save("step", groups))
@@ -718,9 +720,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         report["vocab_summary"] = summarise_vocab(report["vocab"])
     report["seconds"] = time.perf_counter() - started
     report["machine"]["loadavg_end"] = os.getloadavg()
+    save()  # before rendering, so a table that fails to render loses no data
     print(render(report, plan))
-    if args.out:
-        Path(args.out).write_text(json.dumps(report, indent=1, default=str))
     return report
 
 

@@ -1,4 +1,8 @@
-"""SHAD on CUDA: fp32 labels match the CPU run's, bf16 labels match where LD is clear (skipped without CUDA)."""
+"""SHAD on CUDA: fp32 labels match the CPU run's, bf16 labels match where LD is clear (skipped without CUDA).
+
+Written for one visible GPU: with several, the Trainer's DataParallel tune would differ from the
+CPU run's for reasons of its own (run with CUDA_VISIBLE_DEVICES=0).
+"""
 
 from __future__ import annotations
 
@@ -68,6 +72,7 @@ def response_values(result: ShadResult, column: str) -> np.ndarray:
 
 
 def ld(result: ShadResult) -> np.ndarray:
+    """SHAD's loss difference l_s - l_o over every response token."""
     return response_values(result, "shad_l_s") - response_values(result, "shad_l_o")
 
 
@@ -87,13 +92,15 @@ def test_fp32_on_cuda_matches_cpu_and_leaves_the_model_as_it_was(
     after = model.state_dict()
     assert all(v.device.type == "cuda" and torch.equal(before[k], v) for k, v in after.items())
     assert gpu.report.tune_steps == cpu_result.report.tune_steps == 2
-    np.testing.assert_allclose(
-        response_values(gpu, "shad_l_o"), response_values(cpu_result, "shad_l_o"), atol=1e-3
-    )
+    for column, atol in (("shad_l_o", 1e-3), ("shad_l_s", 1e-2)):
+        np.testing.assert_allclose(
+            response_values(gpu, column), response_values(cpu_result, column), atol=atol
+        )
     ld_gpu, ld_cpu = ld(gpu), ld(cpu_result)
     assert np.abs(ld_gpu - ld_cpu).max() < 1e-2
     clear = np.abs(ld_cpu) > 1e-2  # ~90 % of the tokens; the rest sit at the threshold
     assert clear.mean() > 0.5
+    # implied by the LD bound at the default threshold 0; checks `token_class` follows the GPU's LD
     gpu_cls, cpu_cls = (response_values(r, "token_class") for r in (gpu, cpu_result))
     np.testing.assert_array_equal(gpu_cls[clear], cpu_cls[clear])
 
@@ -102,8 +109,10 @@ def test_bf16_labels_agree_with_fp32_where_ld_is_clear(
     tiny_checkpoint, tokenized, tmp_path, tiny_tokenizer, cpu_result
 ):
     model = AutoModelForCausalLM.from_pretrained(tiny_checkpoint).to("cuda")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
     bf16 = label(model, tokenized, tmp_path, "bf16", tiny_tokenizer, bf16=True)
-    assert str(bf16.dataset.features["shad_l_o"].feature.dtype) == "float32"
+    after = model.state_dict()  # autocast only: the fp32 weights come back as they were
+    assert all(v.dtype == torch.float32 and torch.equal(before[k], v) for k, v in after.items())
     l_o, ref = response_values(bf16, "shad_l_o"), response_values(cpu_result, "shad_l_o")
     assert np.isfinite(l_o).all() and np.abs(l_o - ref).mean() < 0.05
     clear = np.abs(ld(cpu_result)) > 0.2  # bf16 moves a token's loss by a few hundredths
