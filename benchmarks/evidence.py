@@ -626,6 +626,45 @@ def _versus_rft_table(by: dict[tuple[int, str], dict[str, Any]], seeds: list[int
     return lines
 
 
+def _noise_table(by: dict[tuple[int, str], dict[str, Any]], seeds: list[int]) -> list[str]:
+    """Each variant's exact match against SFT's own run-to-run noise, on seeds with both SFT runs.
+
+    `sft_reseed - sft` is what re-running SFT with another training seed changes. The two SFT
+    runs are independent replicates, so a variant's difference from their mean carries half
+    their noise; its standard error over seeds is the yardstick for the variant's gain.
+    """
+    both = [s for s in seeds if (s, "sft") in by and (s, "sft_reseed") in by]
+
+    def em(seed: int, variant: str) -> float:
+        return 100 * by[(seed, variant)]["exact_match"]
+
+    noise = [em(s, "sft_reseed") - em(s, "sft") for s in both]
+    lines = [
+        "",
+        f"Against SFT's run-to-run noise (exact match, points; seeds with both SFT runs: {both}). "
+        f"`sft_reseed` - `sft`: {_mean_std(noise)}.",
+        "",
+        "| variant | seeds | Δ vs sft | Δ vs sft_reseed | Δ vs mean of both | standard error "
+        "| mean / SE | seeds above both |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for variant in VARIANTS:
+        mine = [s for s in both if (s, variant) in by]
+        if variant in ("sft", "sft_reseed") or not mine:
+            continue
+        vs_sft = [em(s, variant) - em(s, "sft") for s in mine]
+        vs_reseed = [em(s, variant) - em(s, "sft_reseed") for s in mine]
+        vs_both = [(a + b) / 2 for a, b in zip(vs_sft, vs_reseed, strict=True)]
+        se = float(np.std(vs_both, ddof=1)) / math.sqrt(len(mine)) if len(mine) > 1 else math.nan
+        ratio = float(np.mean(vs_both)) / se if se > 0 else math.nan
+        above = sum(em(s, variant) > max(em(s, "sft"), em(s, "sft_reseed")) for s in mine)
+        cells = [variant, str(len(mine)), _mean_std(vs_sft), _mean_std(vs_reseed)]
+        cells += [_mean_std(vs_both), "-" if math.isnan(se) else f"{se:.2f}"]
+        cells += ["-" if math.isnan(ratio) else f"{ratio:.1f}", f"{above}/{len(mine)}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def _recorded(
     by: dict[tuple[int, str], dict[str, Any]], seeds: list[int], field: str
 ) -> Iterator[tuple[str, list[Any]]]:
@@ -782,6 +821,8 @@ def summary_markdown(rows: list[dict[str, Any]]) -> str:
             + " |"
         )
     lines += _family_table(by, seeds)
+    if any((s, "sft") in by and (s, "sft_reseed") in by for s in seeds):
+        lines += _noise_table(by, seeds)
     if any((s, "rft") in by for s in seeds):
         lines += _versus_rft_table(by, seeds)
     if any("heldout_category_loss" in r for r in runs):

@@ -171,6 +171,20 @@ def test_summary_pairs_only_the_seeds_that_have_both_runs(tmp_path):
     assert "| rft_gt | 37.50 ± 3.54 | 7.50 ± 3.54 | 2/2 |" in proc.stdout  # vs SFT: both seeds
 
 
+def test_summary_sets_each_variant_against_sfts_run_to_run_noise(tmp_path):
+    results = tmp_path / "evidence.jsonl"
+    rows = [_row(0, "sft", 0.30), _row(0, "sft_reseed", 0.32), _row(0, "rft", 0.33)]
+    rows += [_row(1, "sft", 0.30), _row(1, "sft_reseed", 0.29), _row(1, "rft", 0.31)]
+    rows += [_row(2, "sft", 0.30), _row(2, "rft", 0.50)]  # no second SFT run: left out here
+    results.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    proc = _evidence("summary", "--results", str(results), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    table = proc.stdout.split("Against SFT's run-to-run noise")[1]
+    assert "seeds with both SFT runs: [0, 1]). `sft_reseed` - `sft`: 0.50 ± 2.12." in table
+    # vs sft 3, 1; vs sft_reseed 1, 2; vs their mean 2, 1.5: SE 0.354 / sqrt(2) = 0.25
+    assert "| rft | 2 | 2.00 ± 1.41 | 1.50 ± 0.71 | 1.75 ± 0.35 | 0.25 | 7.0 | 2/2 |" in table
+
+
 def test_summary_says_where_the_misses_begin_and_the_loss_per_category(tmp_path):
     results = tmp_path / "evidence.jsonl"
     rows = []
