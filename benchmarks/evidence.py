@@ -630,8 +630,8 @@ def _noise_table(by: dict[tuple[int, str], dict[str, Any]], seeds: list[int]) ->
     """Each variant's exact match against SFT's own run-to-run noise, on seeds with both SFT runs.
 
     `sft_reseed - sft` is what re-running SFT with another training seed changes. The two SFT
-    runs are independent replicates, so a variant's difference from their mean carries half
-    their noise; its standard error over seeds is the yardstick for the variant's gain.
+    runs are independent replicates, so their mean has half the variance of one run; the
+    standard error over seeds of a variant's difference from that mean is the yardstick.
     """
     both = [s for s in seeds if (s, "sft") in by and (s, "sft_reseed") in by]
 

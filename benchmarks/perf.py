@@ -93,7 +93,8 @@ STEP_SCHEDULE: dict[str, tuple[int, int, int, list[dict[str, Any]]]] = {
             {"collation": "padded", "quant": "qlora"},
         ],
     ),
-    # GPU only (`--device cuda --sizes 500m`): steps take ~0.1 s, so more of them per rep.
+    # GPU only (`--device cuda --sizes 500m`): steps took 0.3-0.6 s on an H100 and a group's rep
+    # 51-63 s, mostly process start-up, so 10 timed steps; gpu_check.sh passes --reps 1.
     "500m": (
         2,
         3,
