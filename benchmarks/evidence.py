@@ -627,13 +627,16 @@ def _versus_rft_table(by: dict[tuple[int, str], dict[str, Any]], seeds: list[int
 
 
 def _noise_table(by: dict[tuple[int, str], dict[str, Any]], seeds: list[int]) -> list[str]:
-    """Each variant's exact match against SFT's own run-to-run noise, on seeds with both SFT runs.
+    """Each variant's exact match against SFT's own run-to-run noise, on seeds with both SFT runs
+    (no table without such seeds).
 
     `sft_reseed - sft` is what re-running SFT with another training seed changes. The two SFT
     runs are independent replicates, so their mean has half the variance of one run; the
     standard error over seeds of a variant's difference from that mean is the yardstick.
     """
     both = [s for s in seeds if (s, "sft") in by and (s, "sft_reseed") in by]
+    if not both:
+        return []
 
     def em(seed: int, variant: str) -> float:
         return 100 * by[(seed, variant)]["exact_match"]
@@ -821,8 +824,7 @@ def summary_markdown(rows: list[dict[str, Any]]) -> str:
             + " |"
         )
     lines += _family_table(by, seeds)
-    if any((s, "sft") in by and (s, "sft_reseed") in by for s in seeds):
-        lines += _noise_table(by, seeds)
+    lines += _noise_table(by, seeds)
     if any((s, "rft") in by for s in seeds):
         lines += _versus_rft_table(by, seeds)
     if any("heldout_category_loss" in r for r in runs):

@@ -694,17 +694,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "device": args.device,
     }
 
-    def save(part: str | None = None, partial: list | None = None) -> None:
+    def save() -> None:
         """Write the report so far to --out, atomically (a run cut short keeps what it measured)."""
         if args.out:
             tmp = Path(f"{args.out}.tmp")
-            tmp.write_text(
-                json.dumps({**report, **({part: partial} if part else {})}, indent=1, default=str)
-            )
+            tmp.write_text(json.dumps(report, indent=1, default=str))
             os.replace(tmp, args.out)
 
+    def save_steps(groups: list[dict[str, Any]]) -> None:
+        report["step"] = groups
+        save()
+
     if "step" in parts:
-        report["step"] = run_steps(plan, threads, log, lambda groups: save("step", groups))
+        report["step"] = run_steps(plan, threads, log, save_steps)
         for group in report["step"]:
             group["summary"] = summarise_step(group)
         save()

@@ -29,6 +29,7 @@ from rft_trl.synthetic import (  # noqa: E402
     generate_samples,
     to_messages_dataset,
     to_prompt_completion_dataset,
+    tokenize_example,
 )
 
 # ----------------------------------------------------------------------------- runtime
@@ -105,3 +106,14 @@ def messages_dataset(synthetic_samples: list[Sample]) -> Dataset:
 def prompt_completion_dataset(synthetic_samples: list[Sample]) -> Dataset:
     """`synthetic_samples` as a conversational prompt/completion dataset."""
     return to_prompt_completion_dataset(synthetic_samples)
+
+
+@pytest.fixture(scope="session")
+def shad_traces(tiny_tokenizer: PreTrainedTokenizerBase) -> Dataset:
+    """16 multi-turn traces tokenized like SFTTrainer (assistant-only loss, max_length 640, the SHAD
+    tests' MAX_LENGTH), plus an extra `sample_id` column that labelling must keep."""
+    samples = generate_samples(16, "mixed", seed=3)
+    rows = [tokenize_example(tiny_tokenizer, s, form="messages", max_length=640) for s in samples]
+    return Dataset.from_list(
+        [{**r, "sample_id": s.sample_id} for r, s in zip(rows, samples, strict=True)]
+    )

@@ -159,30 +159,29 @@ def _row(seed: int, variant: str, exact: float) -> dict:
     }
 
 
-def _summarise(results: Path, rows: list[dict]) -> subprocess.CompletedProcess:
-    """`evidence.py summary` on `rows` written to `results`; it must succeed."""
+def _summarise(tmp_path: Path, rows: list[dict]) -> subprocess.CompletedProcess:
+    """`evidence.py summary` on `rows` written to a results file in `tmp_path`; it must succeed."""
+    results = tmp_path / "evidence.jsonl"
     results.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    proc = _evidence("summary", "--results", str(results), cwd=results.parent)
+    proc = _evidence("summary", "--results", str(results), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return proc
 
 
 def test_summary_pairs_only_the_seeds_that_have_both_runs(tmp_path):
-    results = tmp_path / "evidence.jsonl"
     rows = [_row(0, "sft", 0.30), _row(0, "rft", 0.32), _row(0, "rft_gt", 0.35)]
     rows += [_row(1, "sft", 0.30), _row(1, "rft_gt", 0.40)]  # seed 1 has no rft run
-    proc = _summarise(results, rows)
+    proc = _summarise(tmp_path, rows)
     versus_rft = proc.stdout.split("paired against `rft`")[1]
     assert "| rft_gt | 1 | 3.00 | 1/1 |" in versus_rft
     assert "| rft_gt | 37.50 ± 3.54 | 7.50 ± 3.54 | 2/2 |" in proc.stdout  # vs SFT: both seeds
 
 
 def test_summary_sets_each_variant_against_sfts_run_to_run_noise(tmp_path):
-    results = tmp_path / "evidence.jsonl"
     rows = [_row(0, "sft", 0.30), _row(0, "sft_reseed", 0.32), _row(0, "rft", 0.33)]
     rows += [_row(1, "sft", 0.30), _row(1, "sft_reseed", 0.29), _row(1, "rft", 0.31)]
     rows += [_row(2, "sft", 0.30), _row(2, "rft", 0.50)]  # no second SFT run: left out here
-    proc = _summarise(results, rows)
+    proc = _summarise(tmp_path, rows)
     table = proc.stdout.split("Against SFT's run-to-run noise")[1]
     assert "seeds with both SFT runs: [0, 1]). `sft_reseed` - `sft`: 0.50 ± 2.12." in table
     # vs sft 3, 1; vs sft_reseed 1, 2; vs their mean 2, 1.5: SE 0.354 / sqrt(2) = 0.25
@@ -190,7 +189,6 @@ def test_summary_sets_each_variant_against_sfts_run_to_run_noise(tmp_path):
 
 
 def test_summary_says_where_the_misses_begin_and_the_loss_per_category(tmp_path):
-    results = tmp_path / "evidence.jsonl"
     rows = []
     for seed in (0, 1):
         sft = _row(seed, "sft", 0.30)
@@ -205,7 +203,7 @@ def test_summary_says_where_the_misses_begin_and_the_loss_per_category(tmp_path)
     unpaired = _row(2, "rft", 0.2)  # a seed whose SFT run did not record them stays out
     unpaired["miss_origin"] = {"json/calls": {"tool_name": 9}}
     rows.append(unpaired)
-    proc = _summarise(results, rows)
+    proc = _summarise(tmp_path, rows)
     table = proc.stdout.split("Where the misses begin")[1]
     assert "pooled over seeds [0, 1]" in table
     # json: 6 misses per run, 3 of 6 at boilerplate, 3 at reasoning; react: 10 misses, 4 stuck in

@@ -11,30 +11,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from datasets import Dataset
 from transformers import AutoModelForCausalLM, TrainingArguments
 
 from rft_trl.shad import ShadResult, ShadSettings, label_dataset
-from rft_trl.synthetic import generate_samples, tokenize_example
 
 pytestmark = [
     pytest.mark.gpu,
     pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"),
 ]
 
-MAX_LENGTH = 640
-
-
-@pytest.fixture(scope="module")
-def tokenized(tiny_tokenizer) -> Dataset:
-    """The 16 synthetic traces of test_shad_label, tokenized with the assistant-only loss."""
-    samples = generate_samples(16, "mixed", seed=3)
-    return Dataset.from_list(
-        [
-            tokenize_example(tiny_tokenizer, s, form="messages", max_length=MAX_LENGTH)
-            for s in samples
-        ]
-    )
+MAX_LENGTH = 640  # the length of the conftest's `shad_traces`
 
 
 def label(model, data, tmp_path: Path, name: str, tokenizer, **args) -> ShadResult:
@@ -71,24 +57,29 @@ def response_values(result: ShadResult, column: str) -> np.ndarray:
     )
 
 
+def weights(model) -> dict[str, torch.Tensor]:
+    """A copy of the model's state, to check that labelling gives it back unchanged."""
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
 def ld(result: ShadResult) -> np.ndarray:
     """SHAD's loss difference l_s - l_o over every response token."""
     return response_values(result, "shad_l_s") - response_values(result, "shad_l_o")
 
 
 @pytest.fixture(scope="module")
-def cpu_result(tiny_checkpoint, tokenized, tmp_path_factory, tiny_tokenizer) -> ShadResult:
+def cpu_result(tiny_checkpoint, shad_traces, tmp_path_factory, tiny_tokenizer) -> ShadResult:
     model = AutoModelForCausalLM.from_pretrained(tiny_checkpoint)
     tmp = tmp_path_factory.mktemp("cpu")
-    return label(model, tokenized, tmp, "cpu", tiny_tokenizer, use_cpu=True)
+    return label(model, shad_traces, tmp, "cpu", tiny_tokenizer, use_cpu=True)
 
 
 def test_fp32_on_cuda_matches_cpu_and_leaves_the_model_as_it_was(
-    tiny_checkpoint, tokenized, tmp_path, tiny_tokenizer, cpu_result
+    tiny_checkpoint, shad_traces, tmp_path, tiny_tokenizer, cpu_result
 ):
     model = AutoModelForCausalLM.from_pretrained(tiny_checkpoint).to("cuda")
-    before = {k: v.clone() for k, v in model.state_dict().items()}
-    gpu = label(model, tokenized, tmp_path, "gpu", tiny_tokenizer)
+    before = weights(model)
+    gpu = label(model, shad_traces, tmp_path, "gpu", tiny_tokenizer)
     after = model.state_dict()
     assert all(v.device.type == "cuda" and torch.equal(before[k], v) for k, v in after.items())
     assert gpu.report.tune_steps == cpu_result.report.tune_steps == 2
@@ -106,11 +97,11 @@ def test_fp32_on_cuda_matches_cpu_and_leaves_the_model_as_it_was(
 
 
 def test_bf16_labels_agree_with_fp32_where_ld_is_clear(
-    tiny_checkpoint, tokenized, tmp_path, tiny_tokenizer, cpu_result
+    tiny_checkpoint, shad_traces, tmp_path, tiny_tokenizer, cpu_result
 ):
     model = AutoModelForCausalLM.from_pretrained(tiny_checkpoint).to("cuda")
-    before = {k: v.clone() for k, v in model.state_dict().items()}
-    bf16 = label(model, tokenized, tmp_path, "bf16", tiny_tokenizer, bf16=True)
+    before = weights(model)
+    bf16 = label(model, shad_traces, tmp_path, "bf16", tiny_tokenizer, bf16=True)
     after = model.state_dict()  # autocast only: the fp32 weights come back as they were
     assert all(v.dtype == torch.float32 and torch.equal(before[k], v) for k, v in after.items())
     l_o, ref = response_values(bf16, "shad_l_o"), response_values(cpu_result, "shad_l_o")

@@ -25,7 +25,6 @@ from rft_trl.shad import (
 )
 from rft_trl.shad import score as score_module
 from rft_trl.shad import tune as tune_module
-from rft_trl.synthetic import generate_samples, tokenize_example
 
 MAX_LENGTH = 640
 
@@ -34,15 +33,9 @@ pytestmark = pytest.mark.usefixtures("one_thread_per_module")
 
 
 @pytest.fixture(scope="module")
-def tokenized(tiny_tokenizer) -> Dataset:
-    """16 multi-turn synthetic traces tokenized like SFTTrainer (assistant-only loss), plus an extra column."""
-    samples = generate_samples(16, "mixed", seed=3)
-    rows = [
-        tokenize_example(tiny_tokenizer, s, form="messages", max_length=MAX_LENGTH) for s in samples
-    ]
-    return Dataset.from_list(
-        [{**r, "sample_id": s.sample_id} for r, s in zip(rows, samples, strict=True)]
-    )
+def tokenized(shad_traces) -> Dataset:
+    """The shared SHAD traces (conftest), under this module's name for them."""
+    return shad_traces
 
 
 @pytest.fixture
