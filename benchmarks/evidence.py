@@ -10,6 +10,8 @@
 cached. `--steps N` changes every variant's LoRA budget (for budget studies; write those rows to
 their own results file). `--base-forms ...` picks the call forms of the base's pretraining text
 (add `labelled keyed` for a base that has seen tool names in named slots; docs/benchmarks.md §2).
+`--base-hidden N` and `--base-layers N` size the base (the bigger-base question: does SHAD label
+better on a base with more parameters?).
 
 `run` is resumable: every (seed, variant) is one chunk whose result is appended to the JSONL file
 as soon as it finishes, and chunks already in the file are skipped. The base model and SHAD's
@@ -59,6 +61,9 @@ from rft_trl.synthetic.pretrain_text import ALL_FORMS  # noqa: E402
 
 if TYPE_CHECKING:
     from rft_trl.demo.pipeline import DemoSettings
+
+# The demo base's head size (hidden 128, 4 heads); --base-hidden keeps it.
+HEAD_DIM = 32
 
 # Misses kept per run, family and kind (format / wrong call), to read what goes wrong afterwards.
 FAILURES_KEPT = 5
@@ -127,6 +132,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "Add the slot forms (labelled, keyed) for a base that has seen tool names in named slots.",
     )
     common.add_argument(
+        "--base-hidden",
+        type=int,
+        default=None,
+        help="Hidden size of the base (default: the demo's 128). Heads and MLP scale with it as in "
+        "the demo's shape: one head per 32 dimensions, MLP 3 x hidden. For the bigger-base question.",
+    )
+    common.add_argument(
+        "--base-layers",
+        type=int,
+        default=None,
+        help="Transformer layers of the base (default: the demo's 4).",
+    )
+    common.add_argument(
         "--stock-sentences",
         type=int,
         default=0,
@@ -161,10 +179,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     summary.add_argument("--results", default="benchmarks/results/evidence.jsonl")
     args = parser.parse_args(argv)
-    for name in ("base_steps", "steps"):
+    for name in ("base_steps", "steps", "base_layers"):
         value = getattr(args, name, None)
         if value is not None and value < 1:
-            parser.error(f"--{name.replace('_', '-')} {value}: pass a number of steps >= 1")
+            parser.error(f"--{name.replace('_', '-')} {value}: pass a number >= 1")
+    hidden = getattr(args, "base_hidden", None)
+    if hidden is not None and (hidden < HEAD_DIM or hidden % HEAD_DIM):
+        parser.error(
+            f"--base-hidden {hidden}: pass a multiple of {HEAD_DIM} (one attention head per "
+            f"{HEAD_DIM} dimensions), e.g. 128, 192 or 256"
+        )
     stock = getattr(args, "stock_sentences", 0)
     if not 0 <= stock <= len(EXTRA_STOCK_SENTENCES):
         parser.error(
@@ -214,6 +238,12 @@ def seed_settings(seed: int, args: argparse.Namespace) -> DemoSettings:
         base["pretrain_steps"] = args.base_steps
     if args.base_forms is not None:
         base["call_forms"] = tuple(args.base_forms)
+    if args.base_hidden is not None:
+        base["hidden_size"] = args.base_hidden
+        base["num_attention_heads"] = args.base_hidden // HEAD_DIM
+        base["intermediate_size"] = 3 * args.base_hidden
+    if args.base_layers is not None:
+        base["num_hidden_layers"] = args.base_layers
     budget = settings.budget if args.steps is None else replace(settings.budget, steps=args.steps)
     return replace(
         settings,
@@ -430,12 +460,16 @@ def thresholds(args: argparse.Namespace) -> int:
 
     _quiet(args.threads)
     per_cut: dict[float, list[list[float]]] = {cut: [] for cut in args.thresholds}
-    true_boilerplate = []
+    true_boilerplate, auroc, probe, pooled = [], [], [], []
     for seed in args.seeds:
-        arrays = response_arrays(SeedContext(seed, args).labelled)
+        ctx = SeedContext(seed, args)
+        arrays = response_arrays(ctx.labelled)
+        pooled.append(arrays)
         gold, ld, family = arrays["gt"], arrays["ld"], arrays["family"]
         saturated = arrays["l_o"] < SATURATED_LOSS
         true_boilerplate.append(1.0 - float(gold.mean()))
+        auroc.append(label_quality(ld > 0, gold, ld)["auroc"])
+        probe.append(ctx.probe)
         for cut in args.thresholds:
             predicted = (ld > cut).astype(np.int64)
             quality = label_quality(predicted, gold, ld)
@@ -455,7 +489,8 @@ def thresholds(args: argparse.Namespace) -> int:
         print(f"seed {seed}: labelled", file=sys.stderr, flush=True)
     lines = [
         f"SHAD labels re-thresholded, seeds {args.seeds} (mean +- std); true boilerplate fraction "
-        f"{100 * np.mean(true_boilerplate):.1f}%",
+        f"{100 * np.mean(true_boilerplate):.1f}%; AUROC of LD {_mean_std(auroc, 3)}; prompt-swap "
+        f"probe share {_mean_std([100 * p for p in probe if p is not None], 1)}%",
         "",
         "| threshold | accuracy | JSON | ReAct | precision | recall | F1 | labelled boilerplate | drift share |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
@@ -466,8 +501,39 @@ def thresholds(args: argparse.Namespace) -> int:
             f"| {cut:g} | {100 * m[0]:.1f} +- {100 * sd[0]:.1f}% | {100 * m[1]:.1f}% | {100 * m[2]:.1f}% | "
             f"{m[3]:.3f} | {m[4]:.3f} | {m[5]:.3f} | {100 * m[6]:.1f}% | {100 * m[7]:.1f}% |"
         )
+    lines += ["", *_category_ld_table(pooled, args.thresholds[:2])]
     print("\n".join(lines))
     return 0
+
+
+def _category_ld_table(arrays: list[dict[str, np.ndarray]], cuts: list[float]) -> list[str]:
+    """SHAD's losses per ground-truth category and family, pooled over seeds: mean l_o (base), mean
+    LD and the share above each cut (labelled reasoning). Why a category is found or missed."""
+    from rft_trl.demo.metrics import CATEGORY_ORDER
+    from rft_trl.synthetic import CATEGORIES
+
+    pooled = {key: np.concatenate([a[key] for a in arrays]) for key in ("category", "family", "gt")}
+    l_o = np.concatenate([a["l_o"] for a in arrays])
+    ld = np.concatenate([a["ld"] for a in arrays])
+    shares = " | ".join(f"share LD > {cut:g}" for cut in cuts)
+    lines = [
+        "SHAD's losses per ground-truth category (pooled over the seeds; l_o: base, LD = l_s - l_o)",
+        "",
+        f"| category | truth | family | tokens | mean l_o | mean LD | {shares} |",
+        "| --- | --- | --- | --- | --- | --- |" + " --- |" * len(cuts),
+    ]
+    for name in CATEGORY_ORDER:
+        for family in FAMILIES:
+            mask = (pooled["category"] == CATEGORIES.index(name)) & (pooled["family"] == family)
+            if not mask.any():
+                continue
+            truth = "reasoning" if pooled["gt"][mask].mean() > 0.5 else "boilerplate"
+            above = " | ".join(f"{float(np.mean(ld[mask] > cut)):.2f}" for cut in cuts)
+            lines.append(
+                f"| {name} | {truth} | {family} | {int(mask.sum())} | {l_o[mask].mean():.2f} | "
+                f"{ld[mask].mean():+.2f} | {above} |"
+            )
+    return lines
 
 
 # ------------------------------------------------------------------------------------------ weights

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,6 +100,18 @@ def test_quick_run_writes_one_row_per_variant_then_resumes_and_summarises(tmp_pa
     cells = {cells[0].removeprefix("| "): cells[1] for cells in rows_by_cut}
     assert cells["0"].startswith(f"{100 * plain['accuracy']:.1f} +- ")
     assert cells["0.005"].startswith(f"{100 * margin['accuracy']:.1f} +- ")
+    # the per-category table covers every response token once, and its shares above 0 pool to
+    # the labels' reasoning fraction
+    auroc = sweep.stdout.split("AUROC of LD ")[1].split(";")[0]
+    assert 0.0 <= float(auroc) <= 1.0
+    table = sweep.stdout.split("| category | truth | family |")[1].splitlines()[2:]
+    category_rows = [line.strip("| ").split(" | ") for line in table if line.startswith("| ")]
+    tokens = np.array([int(cells[3]) for cells in category_rows])
+    above_0 = np.array([float(cells[6]) for cells in category_rows])
+    assert {cells[1] for cells in category_rows} == {"reasoning", "boilerplate"}
+    assert np.all((above_0 >= 0) & (above_0 <= 1))
+    labelled_reasoning = float((tokens * above_0).sum() / tokens.sum())
+    assert labelled_reasoning == pytest.approx(1 - plain["boilerplate_fraction"], abs=0.01)
 
     # loss-weight shares: each variant's row sums to 100 per family; SFT's are the token shares
     weighed = _evidence("weights", *seed_args, cwd=tmp_path)
@@ -243,3 +256,17 @@ def test_base_and_corpus_options_reach_the_settings_and_bad_values_are_refused(
     with pytest.raises(SystemExit):
         evidence.parse_args(["run", "--stock-fixed"])
     assert "--stock-fixed has no sentences to fix" in capsys.readouterr().err
+    bigger = evidence.seed_settings(
+        0, evidence.parse_args(["run", "--base-hidden", "256", "--base-layers", "6"])
+    )
+    assert (bigger.base.hidden_size, bigger.base.num_attention_heads) == (256, 8)
+    assert (bigger.base.intermediate_size, bigger.base.num_hidden_layers) == (768, 6)
+    assert bigger.base.fingerprint() != BaseRecipe().fingerprint()  # its own cached base
+    for flag, value, message in [
+        ("--base-hidden", "100", "--base-hidden 100: pass a multiple of 32"),
+        ("--base-hidden", "0", "--base-hidden 0: pass a multiple of 32"),
+        ("--base-layers", "0", "--base-layers 0: pass a number >= 1"),
+    ]:
+        with pytest.raises(SystemExit):
+            evidence.parse_args(["run", flag, value])
+        assert message in capsys.readouterr().err
