@@ -145,6 +145,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="Transformer layers of the base (default: the demo's 4).",
     )
     common.add_argument(
+        "--base-lr",
+        type=float,
+        default=None,
+        help="Peak pretraining learning rate of the base (default: the demo's 6e-3; a wider base "
+        "may want less).",
+    )
+    common.add_argument(
         "--stock-sentences",
         type=int,
         default=0,
@@ -183,6 +190,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         value = getattr(args, name, None)
         if value is not None and value < 1:
             parser.error(f"--{name.replace('_', '-')} {value}: pass a number >= 1")
+    base_lr = getattr(args, "base_lr", None)
+    if base_lr is not None and not 0 < base_lr < 1:
+        parser.error(f"--base-lr {base_lr}: pass a learning rate in (0, 1), e.g. 3e-3")
     hidden = getattr(args, "base_hidden", None)
     if hidden is not None and (hidden < HEAD_DIM or hidden % HEAD_DIM):
         parser.error(
@@ -244,6 +254,8 @@ def seed_settings(seed: int, args: argparse.Namespace) -> DemoSettings:
         base["intermediate_size"] = 3 * args.base_hidden
     if args.base_layers is not None:
         base["num_hidden_layers"] = args.base_layers
+    if args.base_lr is not None:
+        base["learning_rate"] = args.base_lr
     budget = settings.budget if args.steps is None else replace(settings.budget, steps=args.steps)
     return replace(
         settings,

@@ -257,8 +257,12 @@ def test_base_and_corpus_options_reach_the_settings_and_bad_values_are_refused(
         evidence.parse_args(["run", "--stock-fixed"])
     assert "--stock-fixed has no sentences to fix" in capsys.readouterr().err
     bigger = evidence.seed_settings(
-        0, evidence.parse_args(["run", "--base-hidden", "256", "--base-layers", "6"])
+        0,
+        evidence.parse_args(
+            ["run", "--base-hidden", "256", "--base-layers", "6", "--base-lr", "3e-3"]
+        ),
     )
+    assert bigger.base.learning_rate == 3e-3
     assert (bigger.base.hidden_size, bigger.base.num_attention_heads) == (256, 8)
     assert (bigger.base.intermediate_size, bigger.base.num_hidden_layers) == (768, 6)
     assert bigger.base.fingerprint() != BaseRecipe().fingerprint()  # its own cached base
@@ -266,6 +270,7 @@ def test_base_and_corpus_options_reach_the_settings_and_bad_values_are_refused(
         ("--base-hidden", "100", "--base-hidden 100: pass a multiple of 32"),
         ("--base-hidden", "0", "--base-hidden 0: pass a multiple of 32"),
         ("--base-layers", "0", "--base-layers 0: pass a number >= 1"),
+        ("--base-lr", "0", "--base-lr 0.0: pass a learning rate in (0, 1)"),
     ]:
         with pytest.raises(SystemExit):
             evidence.parse_args(["run", flag, value])
