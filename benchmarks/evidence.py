@@ -10,8 +10,9 @@
 cached. `--steps N` changes every variant's LoRA budget (for budget studies; write those rows to
 their own results file). `--base-forms ...` picks the call forms of the base's pretraining text
 (add `labelled keyed` for a base that has seen tool names in named slots; docs/benchmarks.md §2).
-`--base-hidden N` and `--base-layers N` size the base (the bigger-base question: does SHAD label
-better on a base with more parameters?).
+`--base-hidden N`, `--base-layers N` and `--base-lr X` size the base and set its pretraining
+learning rate (the bigger-base question: does SHAD label better on a base with more parameters?
+docs/benchmarks.md §2).
 
 `run` is resumable: every (seed, variant) is one chunk whose result is appended to the JSONL file
 as soon as it finishes, and chunks already in the file are skipped. The base model and SHAD's
@@ -465,7 +466,9 @@ def thresholds(args: argparse.Namespace) -> int:
     """SHAD's labels re-thresholded from their stored losses, mean +- std over seeds, as Markdown.
 
     The drift share is the part of the response tokens the base already predicts (l_o below
-    SATURATED_LOSS) that the threshold labels reasoning by an LD of at most DRIFT_NATS.
+    SATURATED_LOSS) that the threshold labels reasoning by an LD of at most DRIFT_NATS. The header
+    gives LD's AUROC and the prompt-swap probe share; a second table gives SHAD's losses per
+    ground-truth category at the first two thresholds.
     """
     from rft_trl.demo.metrics import label_quality, response_arrays
     from rft_trl.shad.health import DRIFT_NATS, SATURATED_LOSS
