@@ -483,7 +483,6 @@ def thresholds(args: argparse.Namespace) -> int:
         gold, ld, family = arrays["gt"], arrays["ld"], arrays["family"]
         saturated = arrays["l_o"] < SATURATED_LOSS
         true_boilerplate.append(1.0 - float(gold.mean()))
-        auroc.append(label_quality(ld > 0, gold, ld)["auroc"])
         probe.append(ctx.probe)
         for cut in args.thresholds:
             predicted = (ld > cut).astype(np.int64)
@@ -501,6 +500,7 @@ def thresholds(args: argparse.Namespace) -> int:
                     float(np.mean(saturated & (ld > cut) & (ld <= DRIFT_NATS))),
                 ]
             )
+        auroc.append(quality["auroc"])  # LD's AUROC: the same at every cut
         print(f"seed {seed}: labelled", file=sys.stderr, flush=True)
     lines = [
         f"SHAD labels re-thresholded, seeds {args.seeds} (mean +- std); true boilerplate fraction "
@@ -527,9 +527,9 @@ def _category_ld_table(arrays: list[dict[str, np.ndarray]], cuts: list[float]) -
     from rft_trl.demo.metrics import CATEGORY_ORDER
     from rft_trl.synthetic import CATEGORIES
 
-    pooled = {key: np.concatenate([a[key] for a in arrays]) for key in ("category", "family", "gt")}
-    l_o = np.concatenate([a["l_o"] for a in arrays])
-    ld = np.concatenate([a["ld"] for a in arrays])
+    keys = ("category", "family", "gt", "l_o", "ld")
+    pooled = {key: np.concatenate([a[key] for a in arrays]) for key in keys}
+    l_o, ld = pooled["l_o"], pooled["ld"]
     shares = " | ".join(f"share LD > {cut:g}" for cut in cuts)
     lines = [
         "SHAD's losses per ground-truth category (pooled over the seeds; l_o: base, LD = l_s - l_o)",
