@@ -35,10 +35,11 @@ def competence(model, tokenizer, samples: int = 100, seed: int = 1) -> dict[str,
 
     _, test = make_split_samples(1, samples, family="react", seed=seed, min_tools=2, max_tools=4)
     model.eval()
+    device = next(model.parameters()).device
     exact = named = 0
     for sample in test:
         request = next(m["content"] for m in sample.messages if m["role"] == "user")
-        batch = tokenizer(f"Request: {request}\n", return_tensors="pt")
+        batch = tokenizer(f"Request: {request}\n", return_tensors="pt").to(device)
         out = model.generate(
             **batch, max_new_tokens=48, do_sample=False, pad_token_id=tokenizer.pad_token_id
         )
@@ -62,6 +63,12 @@ def main(argv: list[str] | None = None) -> int:
         "--seed", type=int, default=1, help="Corpus seed of the requests (default 1)."
     )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads.")
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        choices=("cpu", "cuda"),
+        help="Where to run the base (default cpu).",
+    )
     args = parser.parse_args(argv)
     if not os.path.isdir(args.base):
         parser.error(
@@ -69,12 +76,14 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.samples < 1:
         parser.error(f"--samples {args.samples}: pass at least 1")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda, but torch sees no CUDA GPU here; use --device cpu")
     if args.threads:
         torch.set_num_threads(args.threads)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(args.base)
-    model = AutoModelForCausalLM.from_pretrained(args.base, dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(args.base, dtype=torch.float32).to(args.device)
     print(json.dumps({"base": args.base, **competence(model, tokenizer, args.samples, args.seed)}))
     return 0
 

@@ -52,8 +52,8 @@ fi
 cat "$out/env.txt"
 
 stage gpu-tests "${TESTS_LIMIT:-90}" "$python" -m pytest -p no:cacheprovider -v -rs \
-    --junitxml "$out/gpu-tests.xml" tests/test_logprobs_gpu.py tests/test_trainer_gpu.py \
-    tests/test_shad_gpu.py
+    --junitxml "$out/gpu-tests.xml" -m gpu tests/test_logprobs_gpu.py tests/test_trainer_gpu.py \
+    tests/test_shad_gpu.py tests/test_demo_gpu.py tests/test_base_model.py
 stage perf-vocab "${VOCAB_LIMIT:-45}" "$python" benchmarks/perf.py --device cuda --parts vocab \
     --threads 4 --out "$out/perf-cuda-vocab.json"
 stage perf-step "${STEP_LIMIT:-240}" "$python" benchmarks/perf.py --device cuda --sizes 500m \

@@ -10,11 +10,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import torch
 
 from rft_trl.demo.base_model import (
     META_FILE,
     WEIGHTS_FILE,
     BaseRecipe,
+    base_path,
     build_tokenizer,
     cache_problem,
     get_base,
@@ -189,6 +191,28 @@ def test_cache_is_reused_rebuilt_on_recipe_change_and_healed_when_corrupt(
     assert "unreadable" in cache_problem(healed.path, TINY.fingerprint())
     model, tokenizer = get_base(TINY, tmp_path, progress=False, log=messages.append).load()
     assert model.config.hidden_size == 32 and tokenizer.eos_token == "<|end|>"
+
+
+def test_a_base_pretrained_on_another_device_is_cached_apart(tmp_path):
+    cpu = base_path(TINY, tmp_path)
+    assert cpu.name == f"demo-base-{TINY.fingerprint()}"  # CPU entries keep their names
+    assert base_path(TINY, tmp_path, "cuda") == cpu.with_name(cpu.name + "-cuda")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_a_base_pretrained_on_cuda_matches_the_cpu_build_within_float_noise(
+    tmp_path, single_thread_torch
+):
+    recipe = replace(TINY, pretrain_steps=4)
+    cpu = get_base(recipe, tmp_path, progress=False, log=lambda _: None)
+    cuda = get_base(recipe, tmp_path, progress=False, log=lambda _: None, device="cuda")
+    assert cuda.built and cuda.path != cpu.path
+    assert json.loads((cuda.path / META_FILE).read_text())["device"] == "cuda"
+    # same data, order and initialisation: the losses differ only by fp32 kernel rounding
+    assert cuda.pretrain_loss == pytest.approx(cpu.pretrain_loss, abs=1e-3)
+    model, _ = cuda.load()
+    assert next(model.parameters()).device.type == "cpu"  # saved from the CPU copy
 
 
 def test_build_is_deterministic_by_seed(tmp_path, single_thread_torch):

@@ -6,6 +6,7 @@ import json
 from dataclasses import replace
 
 import pytest
+import torch
 
 from rft_trl.cli import main
 from rft_trl.demo.report import token_line
@@ -86,6 +87,26 @@ def test_quick_demo_writes_a_standalone_report(quick_demo):
     assert page.count("<svg") >= 3  # LD histogram, loss curves, pretraining loss
     assert "<script" not in page and "<link" not in page and "src=" not in page  # nothing external
     assert 'class="tok' in page
+
+
+@pytest.mark.skipif(
+    torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA"
+)
+def test_device_cuda_without_a_gpu_is_refused_before_any_work(tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["demo", "--quick", "--device", "cuda", "--out", str(out)]
+    assert main([*argv, "--cache-dir", str(tmp_path / "cache")]) == 2
+    err = capsys.readouterr().err
+    assert "--device cuda" in err and "no CUDA GPU" in err and "--device cpu" in err
+    assert not out.exists() and not (tmp_path / "cache").exists()
+
+
+def test_unknown_device_is_refused_by_the_library_too(tmp_path):
+    from rft_trl.demo.pipeline import DemoError, run_demo, settings_for
+
+    with pytest.raises(DemoError, match=r"--device 'tpu' is not supported.*cpu, cuda"):
+        run_demo(settings_for(tmp_path / "out", quick=True, device="tpu"))
+    assert not (tmp_path / "out").exists()
 
 
 def test_token_text_is_escaped():

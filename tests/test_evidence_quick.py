@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "evidence.py"
@@ -266,7 +267,12 @@ def test_base_and_corpus_options_reach_the_settings_and_bad_values_are_refused(
     assert (bigger.base.hidden_size, bigger.base.num_attention_heads) == (256, 8)
     assert (bigger.base.intermediate_size, bigger.base.num_hidden_layers) == (768, 6)
     assert bigger.base.fingerprint() != BaseRecipe().fingerprint()  # its own cached base
+    assert bigger.device == "cpu"  # the documented figures' device unless asked
+    batched = evidence.seed_settings(0, evidence.parse_args(["run", "--base-batch", "32"]))
+    assert batched.base.batch_size == 32
+    assert batched.base.fingerprint() != BaseRecipe().fingerprint()
     for flag, value, message in [
+        ("--base-batch", "0", "--base-batch 0: pass a number >= 1"),
         ("--base-hidden", "100", "--base-hidden 100: pass a multiple of 32"),
         ("--base-hidden", "0", "--base-hidden 0: pass a multiple of 32"),
         ("--base-layers", "0", "--base-layers 0: pass a number >= 1"),
@@ -275,3 +281,14 @@ def test_base_and_corpus_options_reach_the_settings_and_bad_values_are_refused(
         with pytest.raises(SystemExit):
             evidence.parse_args(["run", flag, value])
         assert message in capsys.readouterr().err
+
+
+@pytest.mark.skipif(
+    torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA"
+)
+def test_device_cuda_without_a_gpu_is_refused_with_the_fix(capsys, benchmark_script):
+    evidence = benchmark_script("evidence")
+    with pytest.raises(SystemExit):
+        evidence.parse_args(["run", "--device", "cuda"])
+    err = capsys.readouterr().err
+    assert "--device cuda" in err and "no CUDA GPU" in err and "--device cpu" in err

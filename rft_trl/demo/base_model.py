@@ -248,10 +248,19 @@ def lm_loss(model, input_ids: torch.Tensor, labels: torch.Tensor) -> torch.Tenso
 
 
 def pretrain(
-    model, blocks: tuple[torch.Tensor, torch.Tensor], recipe: BaseRecipe, progress: bool = True
+    model,
+    blocks: tuple[torch.Tensor, torch.Tensor],
+    recipe: BaseRecipe,
+    progress: bool = True,
+    device: str = "cpu",
 ) -> list[float]:
-    """Full-parameter causal-LM training on the blocks (seeded, AdamW, warmup + cosine); the loss per step."""
+    """Full-parameter causal-LM training on the blocks (seeded, AdamW, warmup + cosine); the loss per step.
+
+    The model is trained on `device` and returned on the CPU; the blocks and their order stay on
+    the CPU, so the data a step sees does not depend on the device.
+    """
     inputs, labels = blocks
+    model.to(device)
     generator = torch.Generator().manual_seed(recipe.seed)
     order = torch.randperm(len(inputs), generator=generator)
     optimizer = torch.optim.AdamW(
@@ -267,7 +276,7 @@ def pretrain(
         rows = order[step * recipe.batch_size : (step + 1) * recipe.batch_size]
         for group in optimizer.param_groups:
             group["lr"] = _lr_at(step, recipe)
-        loss = lm_loss(model, inputs[rows], labels[rows])
+        loss = lm_loss(model, inputs[rows].to(device), labels[rows].to(device))
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
@@ -276,24 +285,28 @@ def pretrain(
         if step % 10 == 0:
             bar.set_postfix(loss=f"{losses[-1]:.3f}")
     model.eval()
+    model.to("cpu")
     return losses
 
 
-def save_base(path: Path, recipe: BaseRecipe, progress: bool = True) -> list[float]:
-    """Build the tokenizer, pretrain the model and save both (with the recipe metadata) to `path`."""
+def save_base(
+    path: Path, recipe: BaseRecipe, progress: bool = True, device: str = "cpu"
+) -> list[float]:
+    """Build the tokenizer, pretrain the model on `device` and save both (with the recipe metadata) to `path`."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(recipe.seed)
         random.seed(recipe.seed)
         tokenizer = build_tokenizer(recipe)
         model = build_model(tokenizer, recipe)
         blocks = pretraining_blocks(tokenizer, recipe)
-        losses = pretrain(model, blocks, recipe, progress)
+        losses = pretrain(model, blocks, recipe, progress, device)
     path.mkdir(parents=True, exist_ok=True)
     tokenizer.save_pretrained(path)
     model.save_pretrained(path)
     meta = {
         "fingerprint": recipe.fingerprint(),
         "recipe": asdict(recipe),
+        "device": device,
         "weights_sha256": _sha256(path / WEIGHTS_FILE),
         "parameters": sum(p.numel() for p in model.parameters()),
         "pretrain_loss": losses,
@@ -333,10 +346,15 @@ def cache_problem(path: Path, fingerprint: str) -> str | None:
     return None
 
 
-def base_path(recipe: BaseRecipe, cache_dir: str | os.PathLike[str] | None = None) -> Path:
-    """Where the base of `recipe` is cached: <cache>/demo-base-<fingerprint>."""
+def base_path(
+    recipe: BaseRecipe, cache_dir: str | os.PathLike[str] | None = None, device: str = "cpu"
+) -> Path:
+    """Where the base of `recipe` is cached: <cache>/demo-base-<fingerprint>, with a `-<device>`
+    suffix for a base pretrained on another device than the CPU (its weights differ in the last
+    bits, so it is a different base and never stands in for the CPU one)."""
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    return root / f"demo-base-{recipe.fingerprint()}"
+    suffix = "" if device == "cpu" else f"-{device}"
+    return root / f"demo-base-{recipe.fingerprint()}{suffix}"
 
 
 def get_base(
@@ -345,12 +363,16 @@ def get_base(
     *,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    device: str = "cpu",
 ) -> BaseModel:
-    """The cached base of `recipe`, built (and cached) first when missing, stale or corrupt."""
+    """The cached base of `recipe`, built (and cached) first when missing, stale or corrupt.
+
+    `device` is where a missing base is pretrained ("cpu" or "cuda"); each device has its own cache entry.
+    """
     recipe = recipe or BaseRecipe()
     started = time.perf_counter()
     fingerprint = recipe.fingerprint()
-    target = base_path(recipe, cache_dir)
+    target = base_path(recipe, cache_dir, device)
     problem = cache_problem(target, fingerprint)
     if problem is None:
         meta = json.loads((target / META_FILE).read_text())
@@ -359,7 +381,8 @@ def get_base(
         return BaseModel(
             target, recipe, False, time.perf_counter() - started, message, meta["pretrain_loss"]
         )
-    message = f"Base model: building {target.name} ({problem}; a few minutes on 2 CPU cores)"
+    where = "a few minutes on 2 CPU cores" if device == "cpu" else f"pretraining on {device}"
+    message = f"Base model: building {target.name} ({problem}; {where})"
     if problem != "not built yet":
         message = f"Base model: the cache at {target} cannot be used: {problem}. Rebuilding it."
     log(message)
@@ -367,7 +390,7 @@ def get_base(
     # Build beside the target and rename, so a concurrent or interrupted build never leaves half a base.
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
-        losses = save_base(staging, recipe, progress)
+        losses = save_base(staging, recipe, progress, device)
         if target.exists():
             shutil.rmtree(target, ignore_errors=True)
         try:

@@ -8,6 +8,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerBase
 
+from rft_trl.shad.score import model_device
 from rft_trl.synthetic import EvalResult, Sample, evaluate, evaluate_response
 
 
@@ -24,6 +25,7 @@ def generate_responses(
 ) -> list[str]:
     """Greedy completions (stopping at the end-of-turn token) of each sample's prompt, in order."""
     model.eval()
+    device = model_device(model)
     prompts = [
         tokenizer.apply_chat_template(s.prompt_messages, tokenize=False, add_generation_prompt=True)
         for s in samples
@@ -41,7 +43,7 @@ def generate_responses(
                 return_tensors="pt",
                 padding=True,
                 add_special_tokens=False,
-            )
+            ).to(device)
             output = model.generate(
                 **batch,
                 max_new_tokens=max_new_tokens,

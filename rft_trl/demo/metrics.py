@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from rft_trl.shad.score import model_device
 from rft_trl.synthetic import CATEGORIES, IGNORE_INDEX, REASONING
 
 CATEGORY_ORDER: tuple[str, ...] = (
@@ -181,7 +182,9 @@ def group_losses(
     counts = {0: 0, 1: 0}
     category_sums = np.zeros(len(CATEGORIES))
     category_counts = np.zeros(len(CATEGORIES), dtype=np.int64)
+    device = model_device(model)
     for batch in batches:
+        batch = {key: value.to(device) for key, value in batch.items()}
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
         targets = batch["labels"][:, 1:]
         classes = batch["gt_class"][:, 1:]
@@ -195,8 +198,10 @@ def group_losses(
         if "gt_category" in batch:
             categories = batch["gt_category"][:, 1:]
             in_loss = (targets != IGNORE_INDEX) & (categories >= 0)
-            ids = categories[in_loss].numpy()
-            category_sums += np.bincount(ids, loss[in_loss].numpy(), minlength=len(CATEGORIES))
+            ids = categories[in_loss].cpu().numpy()
+            category_sums += np.bincount(
+                ids, loss[in_loss].cpu().numpy(), minlength=len(CATEGORIES)
+            )
             category_counts += np.bincount(ids, minlength=len(CATEGORIES))
     if was_training:
         model.train()

@@ -57,6 +57,8 @@ class DemoSettings:
     report_examples: int = 6
     cache_dir: str | None = None
     progress: bool = True
+    # where the base is pretrained and SHAD, SFT and RFT run: "cpu" (the documented figures) or "cuda"
+    device: str = "cpu"
 
 
 QUICK_BASE = BaseRecipe(
@@ -115,6 +117,24 @@ def check_out_dir(path: str | os.PathLike[str]) -> Path:
     return out
 
 
+DEVICES = ("cpu", "cuda")
+
+
+def check_device(device: str) -> str:
+    """`device` if the demo can run there; a DemoError naming the fix otherwise (checked before any work)."""
+    if device not in DEVICES:
+        raise DemoError(
+            f"--device {device!r} is not supported. Fix: pass one of {', '.join(DEVICES)}."
+        )
+    if device == "cuda" and not torch.cuda.is_available():
+        raise DemoError(
+            "--device cuda, but torch sees no CUDA GPU here (torch.cuda.is_available() is False; "
+            f"torch {torch.__version__}, CUDA build {torch.version.cuda}). Fix: run on a machine "
+            "with a GPU and a CUDA build of torch, or use --device cpu."
+        )
+    return device
+
+
 # ----------------------------------------------------------------------------- phases
 
 
@@ -151,6 +171,7 @@ def versions() -> dict[str, str]:
         "peft": peft.__version__,
         "python": platform.python_version(),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}",
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }
 
 
@@ -178,7 +199,7 @@ def run_shad(model, tokenizer, splits: Splits, settings: DemoSettings):
             per_device_train_batch_size=settings.shad_batch_size,
             per_device_eval_batch_size=8,
             learning_rate=settings.shad_learning_rate,
-            use_cpu=True,
+            use_cpu=settings.device == "cpu",
             report_to="none",
             seed=settings.seed,
             disable_tqdm=not settings.progress,
@@ -266,13 +287,20 @@ def run_demo(settings: DemoSettings, log: Callable[[str], None] = print) -> dict
 def _run_demo(settings: DemoSettings, log: Callable[[str], None]) -> dict[str, Any]:
     from rft_trl.demo.report import write_report
 
+    check_device(settings.device)
     out = check_out_dir(settings.out)
     phases = Phases()
     started = time.perf_counter()
     torch.manual_seed(settings.seed)
 
     with phases("base"):
-        base = get_base(settings.base, settings.cache_dir, progress=settings.progress, log=log)
+        base = get_base(
+            settings.base,
+            settings.cache_dir,
+            progress=settings.progress,
+            log=log,
+            device=settings.device,
+        )
         model, tokenizer = base.load()
     with phases("corpus"):
         log(
@@ -317,6 +345,7 @@ def _run_demo(settings: DemoSettings, log: Callable[[str], None]) -> dict[str, A
                 rft=rft,
                 rft_options={"rft_temperature": settings.rft_temperature} if rft else None,
                 progress=settings.progress,
+                device=settings.device,
             )
         with phases(f"eval_{name}"):
             responses[name] = generate_responses(
@@ -380,6 +409,7 @@ def _run_demo(settings: DemoSettings, log: Callable[[str], None]) -> dict[str, A
             "shad_batch_size": settings.shad_batch_size,
             "shad_learning_rate": settings.shad_learning_rate,
             "rft_temperature": settings.rft_temperature,
+            "device": settings.device,
         },
         "seed": settings.seed,
         "versions": versions(),

@@ -96,7 +96,9 @@ def _no_checkpointing() -> dict[str, bool]:
     return {key: False}
 
 
-def _common_args(budget: TrainBudget, output_dir: str, progress: bool) -> dict[str, Any]:
+def _common_args(
+    budget: TrainBudget, output_dir: str, progress: bool, device: str
+) -> dict[str, Any]:
     return {
         **_no_checkpointing(),
         "output_dir": output_dir,
@@ -108,7 +110,7 @@ def _common_args(budget: TrainBudget, output_dir: str, progress: bool) -> dict[s
         "logging_steps": max(1, budget.steps // 20),
         "save_strategy": "no",
         "report_to": "none",
-        "use_cpu": True,
+        "use_cpu": device == "cpu",
         "bf16": False,
         "seed": budget.seed,
         "data_seed": budget.seed,
@@ -130,17 +132,19 @@ def train(
     loss_type: str = "nll",
     rft_options: dict[str, Any] | None = None,
     progress: bool = True,
+    device: str = "cpu",
 ) -> TrainRun:
     """Train one LoRA run from the base at `base_path`.
 
     `rft=False`: TRL's own `SFTTrainer` (`loss_type` "nll" or "dft"); `rft=True`: `RFTTrainer` with the
     rows' `token_class` and `rft_options` (e.g. `rft_temperature`, `rft_reasoning_weight`).
+    `device` "cpu" or "cuda" (the Trainer's own placement: fp32 on either).
     """
     started = time.perf_counter()
     model = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.float32)
     curve = GroupLossCurve(curve_batches, budget.steps, budget.curve_points)
     with tempfile.TemporaryDirectory(prefix=f"rft-demo-{name}-") as output_dir:
-        common = _common_args(budget, output_dir, progress)
+        common = _common_args(budget, output_dir, progress, device)
         if rft:
             args = RFTConfig(**common, rft=True, **(rft_options or {}))
             trainer_cls = RFTTrainer
