@@ -112,6 +112,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--fixed-base", action="store_true", help="Use the seed-0 base for every seed."
     )
     common.add_argument(
+        "--base-seed",
+        type=int,
+        default=None,
+        help="Use the base pretrained with this seed for every seed (--fixed-base is --base-seed "
+        "0); for base-to-base variation at a fixed corpus.",
+    )
+    common.add_argument(
         "--steps",
         type=int,
         default=None,
@@ -220,6 +227,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             f"--stock-sentences {stock}: pass a number in [0, {len(EXTRA_STOCK_SENTENCES)}] "
             "(the size of the extra stock-sentence pool)"
         )
+    if getattr(args, "fixed_base", False) and getattr(args, "base_seed", None) not in (None, 0):
+        parser.error(
+            f"--fixed-base uses the seed-0 base and --base-seed {args.base_seed} another: pass one"
+        )
     if getattr(args, "stock_fixed", False) and stock == 0:
         parser.error("--stock-fixed has no sentences to fix: pass --stock-sentences N (N >= 1)")
     if getattr(args, "device", "cpu") != "cpu":
@@ -266,6 +277,8 @@ def seed_settings(seed: int, args: argparse.Namespace) -> DemoSettings:
         "unused", seed=seed, quick=args.quick, cache_dir=args.cache_dir, progress=False
     )
     base: dict[str, Any] = {} if args.fixed_base else {"seed": seed}
+    if args.base_seed is not None:
+        base["seed"] = args.base_seed
     if args.base_steps is not None:
         base["pretrain_steps"] = args.base_steps
     if args.base_forms is not None:

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -244,6 +245,11 @@ def test_base_and_corpus_options_reach_the_settings_and_bad_values_are_refused(
     assert settings.stock_sentences == 0  # the demo's corpus unless asked
     fixed = evidence.seed_settings(3, evidence.parse_args(["thresholds", "--fixed-base"]))
     assert fixed.base == BaseRecipe()  # the demo's base when no base option is given
+    other = evidence.seed_settings(3, evidence.parse_args(["thresholds", "--base-seed", "2"]))
+    assert other.base == replace(BaseRecipe(), seed=2) and other.seed == 3
+    with pytest.raises(SystemExit):
+        evidence.parse_args(["run", "--fixed-base", "--base-seed", "1"])
+    assert "--fixed-base uses the seed-0 base and --base-seed 1 another" in capsys.readouterr().err
     verbose = evidence.seed_settings(1, evidence.parse_args(["run", "--stock-sentences", "4"]))
     assert verbose.stock_sentences == 4 and verbose.seed == 1 and not verbose.stock_fixed
     fixed_stock = evidence.parse_args(["run", "--stock-sentences", "2", "--stock-fixed"])
