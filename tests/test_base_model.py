@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import subprocess
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -213,6 +215,31 @@ def test_a_base_pretrained_on_cuda_matches_the_cpu_build_within_float_noise(
     assert cuda.pretrain_loss == pytest.approx(cpu.pretrain_loss, abs=1e-3)
     model, _ = cuda.load()
     assert next(model.parameters()).device.type == "cpu"  # saved from the CPU copy
+
+
+def test_a_build_stopped_by_sigterm_leaves_no_staging_folder(tmp_path):
+    # A build long enough to be caught half-way; the child builds in its own cache folder.
+    code = (
+        "import sys, torch; from dataclasses import replace; torch.set_num_threads(1)\n"
+        "sys.path.insert(0, sys.argv[2])\n"
+        "from test_base_model import TINY; from rft_trl.demo.base_model import get_base\n"
+        "get_base(replace(TINY, pretrain_steps=20000), sys.argv[1], progress=False)\n"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", code, str(tmp_path), str(Path(__file__).parent)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".demo-base-*")):
+        assert child.poll() is None, child.communicate()
+        assert time.monotonic() < deadline, "the build never started"
+        time.sleep(0.2)
+    child.send_signal(signal.SIGTERM)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == -signal.SIGTERM, err  # ended by the signal, as without the handler
+    assert list(tmp_path.iterdir()) == []  # neither a staging folder nor half a base
 
 
 def test_build_is_deterministic_by_seed(tmp_path, single_thread_torch):

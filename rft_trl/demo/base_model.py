@@ -14,9 +14,12 @@ import math
 import os
 import random
 import shutil
+import signal
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -357,6 +360,28 @@ def base_path(
     return root / f"demo-base-{recipe.fingerprint()}{suffix}"
 
 
+@contextmanager
+def _removed_on_sigterm(path: Path) -> Iterator[None]:
+    """While the block runs, SIGTERM (`kill`, `timeout`, a job scheduler) first removes `path`, then
+    ends the process as it would have. A handler that raised instead could see its exception land in
+    a finalizer (`__del__`), where Python ignores it, and the build would go on."""
+    main = threading.current_thread() is threading.main_thread()
+    if not main or signal.getsignal(signal.SIGTERM) is signal.SIG_IGN:
+        yield
+        return
+
+    def _remove_then_terminate(signum, frame):
+        shutil.rmtree(path, ignore_errors=True)
+        signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+    previous = signal.signal(signal.SIGTERM, _remove_then_terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
 def get_base(
     recipe: BaseRecipe | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
@@ -387,19 +412,21 @@ def get_base(
         message = f"Base model: the cache at {target} cannot be used: {problem}. Rebuilding it."
     log(message)
     target.parent.mkdir(parents=True, exist_ok=True)
-    # Build beside the target and rename, so a concurrent or interrupted build never leaves half a base.
+    # Build beside the target and rename, so a concurrent or interrupted build never leaves half a
+    # base; Ctrl-C (KeyboardInterrupt) and SIGTERM both remove the staging folder.
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
-        losses = save_base(staging, recipe, progress, device)
-        if target.exists():
-            shutil.rmtree(target, ignore_errors=True)
+    with _removed_on_sigterm(staging):
         try:
-            staging.rename(target)
-        except OSError:
-            if cache_problem(target, fingerprint) is not None:  # nobody else won the race
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+            losses = save_base(staging, recipe, progress, device)
+            if target.exists():
+                shutil.rmtree(target, ignore_errors=True)
+            try:
+                staging.rename(target)
+            except OSError:
+                if cache_problem(target, fingerprint) is not None:  # nobody else won the race
+                    raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return BaseModel(target, recipe, True, time.perf_counter() - started, message, losses)
 
 
