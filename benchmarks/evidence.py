@@ -12,7 +12,9 @@ their own results file). `--base-forms ...` picks the call forms of the base's p
 (add `labelled keyed` for a base that has seen tool names in named slots; docs/benchmarks.md §2).
 `--base-hidden N`, `--base-layers N` and `--base-lr X` size the base and set its pretraining
 learning rate (the bigger-base question: does SHAD label better on a base with more parameters?
-docs/benchmarks.md §2).
+docs/benchmarks.md §2); `--base-batch N` its pretraining batch, `--base-seed N` its pretraining
+seed (base-to-base variation). `--device cuda` runs everything on one GPU (fp32; a CUDA-built base
+is cached apart from the CPU one); every documented figure is from `--device cpu`.
 
 `run` is resumable: every (seed, variant) is one chunk whose result is appended to the JSONL file
 as soon as it finishes, and chunks already in the file are skipped. The base model and SHAD's
@@ -47,7 +49,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -163,8 +165,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--base-batch",
         type=int,
         default=None,
-        help="Pretraining batch of the base in blocks of 512 tokens (default: the demo's 8); a GPU "
-        "can afford more.",
+        help="Pretraining batch of the base in blocks (512 tokens; 128 with --quick) (default: the "
+        "demo's 8); a GPU can afford more.",
     )
     common.add_argument(
         "--device",
@@ -246,18 +248,82 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 # ------------------------------------------------------------------------------------------ running
 
 
-def done_chunks(path: Path) -> set[tuple[int, str]]:
-    """(seed, variant) pairs already in the results file (a torn last line is ignored)."""
-    done = set()
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """The rows of a results file, none if it does not exist (a torn last line is ignored)."""
+    rows = []
     if path.exists():
         for line in path.read_text().splitlines():
             try:
-                row = json.loads(line)
+                rows.append(json.loads(line))
             except ValueError:
                 continue
-            if row.get("kind") == "run":
-                done.add((row["seed"], row["variant"]))
-    return done
+    return rows
+
+
+def done_chunks(path: Path) -> set[tuple[int, str]]:
+    """(seed, variant) pairs already in the results file."""
+    return {(row["seed"], row["variant"]) for row in read_rows(path) if row.get("kind") == "run"}
+
+
+def setup_of(settings: DemoSettings) -> dict[str, Any]:
+    """What a seed's rows depend on besides the seed and variant: its base and corpus, and the budget."""
+    from rft_trl.demo.base_model import base_path
+
+    return {
+        "base": base_path(settings.base, settings.cache_dir, settings.device).name,
+        # through JSON, as a seed record stores it (tuples become lists)
+        "base_recipe": json.loads(json.dumps(asdict(settings.base))),
+        "device": settings.device,
+        "n_test": settings.n_test,
+        "stock_sentences": settings.stock_sentences,
+        "stock_fixed": settings.stock_fixed,
+        "steps": settings.budget.steps,
+    }
+
+
+def recorded_setup(row: dict[str, Any]) -> dict[str, Any]:
+    """`setup_of` as a seed record wrote it, for the keys the record has. The recipe, not the base's
+    fingerprint, is compared: a fingerprint also changes with the text generators' code, and earlier
+    records hold the same weights under an earlier one. A recipe field an older record lacks had its
+    default; a record without a recipe is compared by its base's name; one without a device ran on
+    the CPU."""
+    from rft_trl.demo.base_model import BaseRecipe
+
+    settings = row.get("settings", {})
+    recorded: dict[str, Any] = {
+        "device": settings.get("device", "cpu"),
+        "steps": settings.get("budget", {}).get("steps"),
+    }
+    if "base_recipe" in row:
+        defaults = json.loads(json.dumps(asdict(BaseRecipe())))
+        recorded["base_recipe"] = {**defaults, **row["base_recipe"]}
+    else:
+        recorded["base"] = row.get("base")
+    for key in ("n_test", "stock_sentences", "stock_fixed"):
+        recorded[key] = settings.get(key)
+    return {k: v for k, v in recorded.items() if v is not None}
+
+
+def check_resumable(path: Path, seeds: list[int], args: argparse.Namespace) -> str | None:
+    """Why `run` must not resume into `path` with `args` (None when it may): a seed already recorded
+    there with another base, corpus or budget would have its done chunks skipped and new ones mixed in."""
+    records = [row for row in read_rows(path) if row.get("kind") == "seed" and row["seed"] in seeds]
+    for row in records:
+        expected = setup_of(seed_settings(row["seed"], args))
+        recorded = recorded_setup(row)
+        differ = {k: (v, expected[k]) for k, v in recorded.items() if expected[k] != v}
+        if "base_recipe" in differ:
+            old, new = differ.pop("base_recipe")
+            for field in sorted(set(old) | set(new)):
+                if old.get(field) != new.get(field):
+                    differ[f"base {field}"] = (old.get(field), new.get(field))
+        if differ:
+            detail = ", ".join(f"{k} {old} there, {new} now" for k, (old, new) in differ.items())
+            return (
+                f"--results {path} already holds seed {row['seed']} from another setup ({detail}). "
+                "Fix: pass a new --results file for these options, or the options that made it."
+            )
+    return None
 
 
 def append(path: Path, row: dict[str, Any]) -> None:
@@ -457,6 +523,10 @@ def run(args: argparse.Namespace) -> int:
 
     _quiet(args.threads)
     path = Path(args.results)
+    problem = check_resumable(path, args.seeds, args)
+    if problem:
+        print(f"evidence.py run: {problem}", file=sys.stderr)
+        return 2
     done = done_chunks(path)
     for seed in args.seeds:
         todo = [v for v in args.variants if (seed, v) not in done]
@@ -989,13 +1059,7 @@ def summary(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except ValueError:
-            continue
-    print(summary_markdown(rows))
+    print(summary_markdown(read_rows(path)))
     return 0
 
 

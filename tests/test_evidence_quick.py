@@ -136,6 +136,12 @@ def test_quick_run_writes_one_row_per_variant_then_resumes_and_summarises(tmp_pa
     again = _evidence(*run_args, cwd=tmp_path)  # every chunk is done: nothing is rerun
     assert again.returncode == 0, again.stderr[-4000:]
     assert results.read_text().count("\n") == len(rows)
+    # resuming with another budget would mix setups under one seed: refused, nothing written
+    other = _evidence(*run_args, "--steps", "13", cwd=tmp_path)
+    assert other.returncode == 2
+    assert "already holds seed 0 from another setup (steps 12 there, 13 now)" in other.stderr
+    assert "Fix: pass a new --results file" in other.stderr
+    assert results.read_text().count("\n") == len(rows)
 
     summary = _evidence("summary", "--results", str(results), cwd=tmp_path)
     assert summary.returncode == 0, summary.stderr[-4000:]

@@ -13,9 +13,9 @@ import json
 import math
 import os
 import random
+import secrets
 import shutil
 import signal
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -362,9 +362,10 @@ def base_path(
 
 @contextmanager
 def _removed_on_sigterm(path: Path) -> Iterator[None]:
-    """While the block runs, SIGTERM (`kill`, `timeout`, a job scheduler) first removes `path`, then
-    ends the process as it would have. A handler that raised instead could see its exception land in
-    a finalizer (`__del__`), where Python ignores it, and the build would go on."""
+    """While the block runs, SIGTERM (`kill`, `timeout`, a job scheduler) first removes `path` (which
+    the block creates), then ends the process as it would have. A handler that raised instead could
+    see its exception land in a finalizer (`__del__`), where Python ignores it, and the build would
+    go on."""
     main = threading.current_thread() is threading.main_thread()
     if not main or signal.getsignal(signal.SIGTERM) is signal.SIG_IGN:
         yield
@@ -414,8 +415,9 @@ def get_base(
     target.parent.mkdir(parents=True, exist_ok=True)
     # Build beside the target and rename, so a concurrent or interrupted build never leaves half a
     # base; Ctrl-C (KeyboardInterrupt) and SIGTERM both remove the staging folder.
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    staging = target.parent / f".{target.name}-{os.getpid()}-{secrets.token_hex(4)}"
     with _removed_on_sigterm(staging):
+        staging.mkdir()
         try:
             losses = save_base(staging, recipe, progress, device)
             if target.exists():

@@ -132,6 +132,12 @@ def check_device(device: str) -> str:
             f"torch {torch.__version__}, CUDA build {torch.version.cuda}). Fix: run on a machine "
             "with a GPU and a CUDA build of torch, or use --device cpu."
         )
+    if device == "cuda" and torch.cuda.device_count() > 1:
+        raise DemoError(
+            f"--device cuda sees {torch.cuda.device_count()} GPUs; the demo runs on one (with more, "
+            "the Trainer would split every batch over them with DataParallel). Fix: pick one, e.g. "
+            "CUDA_VISIBLE_DEVICES=0 rft-trl demo --device cuda."
+        )
     return device
 
 
@@ -193,6 +199,8 @@ def run_shad(model, tokenizer, splits: Splits, settings: DemoSettings):
     """SHAD labels for the training rows (the ground-truth columns ride along untouched)."""
     from rft_trl.shad import ShadSettings, label_dataset
 
+    # on the run's device before SHAD: a cached adapter skips the tuning Trainer that would move it
+    model.to(settings.device)
     with tempfile.TemporaryDirectory(prefix="rft-demo-shad-") as tmp:
         args = TrainingArguments(
             output_dir=tmp,
