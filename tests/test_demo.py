@@ -101,6 +101,17 @@ def test_device_cuda_without_a_gpu_is_refused_before_any_work(tmp_path, capsys):
     assert not out.exists() and not (tmp_path / "cache").exists()
 
 
+def test_device_cuda_with_several_gpus_visible_asks_for_one(monkeypatch):
+    # No machine here has two GPUs: what torch reports is set, the check itself runs for real.
+    from rft_trl.demo.pipeline import DemoError, check_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    with pytest.raises(DemoError, match=r"sees 2 GPUs.*CUDA_VISIBLE_DEVICES=0"):
+        check_device("cuda")
+    assert check_device("cpu") == "cpu"
+
+
 def test_unknown_device_is_refused_by_the_library_too(tmp_path):
     from rft_trl.demo.pipeline import DemoError, run_demo, settings_for
 
