@@ -308,8 +308,11 @@ def check_resumable(path: Path, seeds: list[int], args: argparse.Namespace) -> s
     """Why `run` must not resume into `path` with `args` (None when it may): a seed already recorded
     there with another base, corpus or budget would have its done chunks skipped and new ones mixed in."""
     records = [row for row in read_rows(path) if row.get("kind") == "seed" and row["seed"] in seeds]
+    setups = {
+        seed: setup_of(seed_settings(seed, args)) for seed in {row["seed"] for row in records}
+    }
     for row in records:
-        expected = setup_of(seed_settings(row["seed"], args))
+        expected = setups[row["seed"]]
         recorded = recorded_setup(row)
         differ = {k: (v, expected[k]) for k, v in recorded.items() if expected[k] != v}
         if "base_recipe" in differ:
