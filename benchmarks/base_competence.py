@@ -30,12 +30,13 @@ import torch  # noqa: E402
 @torch.no_grad()
 def competence(model, tokenizer, samples: int = 100, seed: int = 1) -> dict[str, Any]:
     """Share of held-out requests whose greedy first line is the exact first call (any form) / names its tool."""
+    from rft_trl.shad.score import model_device
     from rft_trl.synthetic import make_split_samples
     from rft_trl.synthetic.pretrain_text import CALL_FORMS, render_call
 
     _, test = make_split_samples(1, samples, family="react", seed=seed, min_tools=2, max_tools=4)
     model.eval()
-    device = next(model.parameters()).device
+    device = model_device(model)
     exact = named = 0
     for sample in test:
         request = next(m["content"] for m in sample.messages if m["role"] == "user")

@@ -373,14 +373,15 @@ def _removed_on_sigterm(path: Path) -> Iterator[None]:
 
     def _remove_then_terminate(signum, frame):
         shutil.rmtree(path, ignore_errors=True)
-        signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
+        signal.signal(signum, restore)
         os.kill(os.getpid(), signum)
 
     previous = signal.signal(signal.SIGTERM, _remove_then_terminate)
+    restore = previous if previous is not None else signal.SIG_DFL  # None: set outside Python
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, restore)
 
 
 def get_base(
