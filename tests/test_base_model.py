@@ -21,8 +21,10 @@ from rft_trl.demo.base_model import (
     base_path,
     build_tokenizer,
     cache_problem,
+    encode,
     get_base,
     pretraining_blocks,
+    recipe_items,
 )
 from rft_trl.demo.data import make_data
 from rft_trl.synthetic import ToolCall
@@ -133,6 +135,28 @@ def test_every_response_token_is_one_the_base_was_pretrained_on():
     old = build_tokenizer(replace(recipe, tokenizer_sees_agent_text=True))
     old_seen = set(pretraining_blocks(old, recipe)[0].flatten().tolist())
     assert "Thought" in old.get_vocab() and old.convert_tokens_to_ids("Thought") not in old_seen
+
+
+def test_pretraining_blocks_are_the_document_stream_in_order_for_any_worker_count():
+    # Chunks are encoded by offset (in parallel for a long stream); the blocks must be the first
+    # documents in order, as one pass over them gives, whatever the number of processes.
+    recipe = replace(
+        BaseRecipe(), vocab_size=600, tokenizer_samples=200, pretrain_steps=40, batch_size=4
+    )
+    tokenizer = build_tokenizer(recipe)
+    ids: list[int] = []
+    labels: list[int] = []
+    for item in recipe_items(recipe, 1500):
+        item_ids, item_labels = encode(tokenizer, item, recipe.answer_only_loss)
+        ids += item_ids
+        labels += item_labels
+    size = recipe.pretrain_steps * recipe.batch_size * recipe.block_size
+    assert len(ids) > size  # the chunks span several _CHUNK_DOCS
+    expected = (torch.tensor(ids[:size]).view(-1, 512), torch.tensor(labels[:size]).view(-1, 512))
+    for workers in (1, 2):
+        blocks = pretraining_blocks(tokenizer, recipe, workers=workers)
+        assert all(torch.equal(a, b) for a, b in zip(blocks, expected, strict=True))
+    assert list(recipe_items(recipe, 5, offset=1000)) == list(recipe_items(recipe, 1005))[1000:]
 
 
 def test_fingerprint_follows_the_text_generators(monkeypatch):

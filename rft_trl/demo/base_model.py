@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import multiprocessing
 import os
 import random
 import secrets
@@ -18,7 +19,9 @@ import shutil
 import signal
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -128,8 +131,10 @@ class BaseModel:
 # ----------------------------------------------------------------------------- building
 
 
-def recipe_items(recipe: BaseRecipe, n: int) -> Iterator[TextDocument | list[dict[str, str]]]:
-    """The first `n` pretraining documents of `recipe` (the tokenizer and the pretraining stream read the same text)."""
+def recipe_items(
+    recipe: BaseRecipe, n: int, offset: int = 0
+) -> Iterator[TextDocument | list[dict[str, str]]]:
+    """Pretraining documents offset..offset+n-1 of `recipe` (the tokenizer and the pretraining stream read the same text)."""
     return pretraining_items(
         n,
         recipe.seed,
@@ -137,6 +142,7 @@ def recipe_items(recipe: BaseRecipe, n: int) -> Iterator[TextDocument | list[dic
         schema_rate=recipe.schema_rate,
         forms=recipe.call_forms,
         echo_rate=recipe.echo_rate,
+        offset=offset,
     )
 
 
@@ -204,25 +210,119 @@ def encode(
     return ids, [t if m else IGNORE_INDEX for t, m in zip(ids, out["assistant_masks"], strict=True)]
 
 
+# documents per chunk of the pretraining stream (about 90 tokens each), and the stream length from
+# which the chunks are encoded by a process pool (below it, the pool's start-up costs more than it saves)
+_CHUNK_DOCS = 1024
+_PARALLEL_FROM_TOKENS = 1_000_000
+
+
+def _encode_chunk(
+    tokenizer: PreTrainedTokenizerBase, recipe: BaseRecipe, index: int
+) -> tuple[list[int], list[int]]:
+    """Token ids and labels of documents index*_CHUNK_DOCS..(index+1)*_CHUNK_DOCS-1, concatenated."""
+    ids: list[int] = []
+    labels: list[int] = []
+    for item in recipe_items(recipe, _CHUNK_DOCS, offset=index * _CHUNK_DOCS):
+        item_ids, item_labels = encode(tokenizer, item, recipe.answer_only_loss)
+        ids.extend(item_ids)
+        labels.extend(item_labels)
+    return ids, labels
+
+
+def generation_workers(tokens: int) -> int:
+    """Processes that encode a pretraining stream of `tokens` tokens: one per usable core (16 at most) for a long one.
+
+    Forked workers need no `if __name__ == "__main__"` guard in the caller's script (spawned ones
+    would); where fork is not offered (Windows, macOS by default), the stream is encoded inline.
+    """
+    if tokens < _PARALLEL_FROM_TOKENS or "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(16, cores or 1))
+
+
+def _encoded_chunks(
+    tokenizer: PreTrainedTokenizerBase, recipe: BaseRecipe, workers: int
+) -> Iterator[tuple[list[int], list[int]]]:
+    """Chunks 0, 1, 2, ... of the encoded stream, in order, from `workers` processes (inline when 1)."""
+    if workers == 1:
+        index = 0
+        while True:
+            yield _encode_chunk(tokenizer, recipe, index)
+            index += 1
+    # Workers run only Python and the tokenizer, never torch; the tokenizer turns its own thread
+    # pool off in a forked child, and the variable set here keeps it from warning that it does.
+    context = multiprocessing.get_context("fork")
+    previous = os.environ.get("TOKENIZERS_PARALLELISM")
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    try:
+        with ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_worker_start, initargs=(os.getpid(),)
+        ) as pool:
+            yield from _in_order(pool, tokenizer, recipe, workers)
+    finally:
+        if previous is None:
+            os.environ.pop("TOKENIZERS_PARALLELISM", None)
+        else:
+            os.environ["TOKENIZERS_PARALLELISM"] = previous
+
+
+def _worker_start(parent: int) -> None:
+    """In each worker: leave signals to the parent, and exit once the parent is gone.
+
+    A forked worker inherits the parent's handlers (get_base's SIGTERM cleanup among them); the
+    parent alone cleans up. A worker whose parent died (SIGTERM, SIGKILL) would otherwise wait on
+    the pool's queue forever, holding the parent's stdout and stderr open.
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _in_order(
+    pool: ProcessPoolExecutor, tokenizer: PreTrainedTokenizerBase, recipe: BaseRecipe, workers: int
+) -> Iterator[tuple[list[int], list[int]]]:
+    """Chunks from `pool` in order, with 2 x `workers` in flight."""
+    pending = deque(pool.submit(_encode_chunk, tokenizer, recipe, i) for i in range(2 * workers))
+    index = len(pending)
+    try:
+        while True:
+            chunk = pending.popleft().result()
+            pending.append(pool.submit(_encode_chunk, tokenizer, recipe, index))
+            index += 1
+            yield chunk
+    finally:
+        for future in pending:
+            future.cancel()
+
+
 def pretraining_blocks(
-    tokenizer: PreTrainedTokenizerBase, recipe: BaseRecipe
+    tokenizer: PreTrainedTokenizerBase, recipe: BaseRecipe, workers: int | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(steps x batch, block_size) input and label blocks cut from a stream of pretraining documents."""
-    needed = recipe.pretrain_steps * recipe.batch_size * recipe.block_size
-    stream: list[int] = []
-    targets: list[int] = []
-    chunk, start = 512, 0
-    while len(stream) < needed + recipe.block_size:
-        items = recipe_items(recipe, chunk)
-        # pretraining_items is prefix-stable in n; skip what the stream already holds
-        for i, item in enumerate(items):
-            if i >= start:
-                ids, labels = encode(tokenizer, item, recipe.answer_only_loss)
-                stream.extend(ids)
-                targets.extend(labels)
-        start, chunk = chunk, chunk * 2
+    """(steps x batch, block_size) input and label blocks cut from a stream of pretraining documents.
+
+    The stream is the recipe's documents in order, so the blocks are the same for any `workers`
+    (default: `generation_workers` of the stream's length).
+    """
     n_blocks = recipe.pretrain_steps * recipe.batch_size
     size = n_blocks * recipe.block_size
+    workers = generation_workers(size) if workers is None else workers
+    stream: list[int] = []
+    targets: list[int] = []
+    chunks = _encoded_chunks(tokenizer, recipe, workers)
+    try:
+        while len(stream) < size:
+            ids, labels = next(chunks)
+            stream.extend(ids)
+            targets.extend(labels)
+    finally:
+        chunks.close()
     shape = (n_blocks, recipe.block_size)
     return (
         torch.tensor(stream[:size], dtype=torch.long).view(shape),

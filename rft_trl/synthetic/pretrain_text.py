@@ -268,11 +268,22 @@ def pretraining_items(
     echo_rate: float = 0.0,
     min_tools: int = 3,
     max_tools: int = 6,
+    offset: int = 0,
 ) -> Iterator[TextDocument | list[dict[str, str]]]:
-    """`n` seeded documents: plain text (`document`), or chat messages (`chat_document`) with `chat_rate`."""
+    """Documents offset..offset+n-1 of `seed`: plain text (`document`), or chat messages (`chat_document`) with `chat_rate`.
+
+    Document i depends only on (seed, i), so a long stream can be built in chunks, in parallel.
+    """
     world = world if world is not None else default_world()
     samples = generate_samples(
-        n, "react", seed, world=world, split="pretrain", min_tools=min_tools, max_tools=max_tools
+        n,
+        "react",
+        seed,
+        world=world,
+        split="pretrain",
+        offset=offset,
+        min_tools=min_tools,
+        max_tools=max_tools,
     )
     for sample in samples:
         rng = random.Random(f"pretrain-doc|{seed}|{sample.sample_id}")

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Bigger bases on a lent GPU: is SHAD's label quality a matter of base size? (docs/benchmarks.md §2)
+#
+#     bash benchmarks/gpu_bases.sh OUTDIR
+#
+# Pretrains the bases named in BASES on CUDA (fp32) and, for each, runs `evidence.py thresholds`
+# on corpus seeds 0 1 2 (one call per seed, so a run cut short keeps the seeds it finished) and
+# `base_competence.py`. The bases run side by side on the one GPU, beside the demo-gpu stage of
+# gpu_check.sh. Wheels from .whl*/ are installed once into /tmp/site, as gpu_check.sh does.
+# BASES: space-separated NAME:HIDDEN:LAYERS:STEPS:BATCH:LR; SEEDS, SHAD_STEPS, DEVICE, DEADLINE
+# (seconds for everything) can be set; DEVICE=cpu with tiny BASES checks the script here.
+set -u
+out=${1:?usage: bash benchmarks/gpu_bases.sh OUTDIR}
+mkdir -p "$out"
+export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONUNBUFFERED=1 TQDM_MININTERVAL=30
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+python=${PYTHON:-python3}
+bases=${BASES:-"h512:512:8:2500:16:2e-3 h256:256:4:2500:16:3e-3"}
+seeds=${SEEDS:-"0 1 2"}
+device=${DEVICE:-cuda}
+deadline=${DEADLINE:-480}
+export python seeds device
+if [ -z "${SKIP_WHEELS:-}" ] && compgen -G ".whl*/*.whl" >/dev/null; then
+    "$python" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+        --target /tmp/site .whl*/*.whl || exit 1
+    export PYTHONPATH="/tmp/site:$PYTHONPATH"
+fi
+
+one_base() {  # one_base NAME HIDDEN LAYERS STEPS BATCH LR: thresholds per seed, then competence
+    local name=$1 cache=/tmp/bases/$1 seed started=$SECONDS
+    local recipe=(--base-hidden "$2" --base-layers "$3" --base-steps "$4" --base-batch "$5" --base-lr "$6")
+    echo "== $name: ${recipe[*]} on $device"
+    for seed in $seeds; do
+        "$python" benchmarks/evidence.py thresholds --seeds "$seed" --fixed-base "${recipe[@]}" \
+            --steps "${SHAD_STEPS:-300}" --n-test 1000 --thresholds 0 0.005 --device "$device" \
+            --cache-dir "$cache" --threads 4 || echo "== $name seed $seed: rc $?"
+        echo "== $name seed $seed done at $((SECONDS - started)) s"
+    done
+    "$python" benchmarks/base_competence.py --base "$(ls -d "$cache"/demo-base-* | head -n 1)" \
+        --samples 100 --device "$device" --threads 4
+    echo "== $name: all done at $((SECONDS - started)) s"
+}
+
+for spec in $bases; do
+    IFS=: read -r name hidden layers steps batch lr <<<"$spec"
+    timeout -k 10 "$deadline" bash -c "$(declare -f one_base); one_base $name $hidden $layers $steps $batch $lr" \
+        >"$out/base-$name.log" 2>&1 &
+done
+if [ "$device" = cuda ]; then
+    SKIP_WHEELS=1 ONLY=demo-gpu DEMO_LIMIT=$deadline timeout -k 10 "$deadline" bash benchmarks/gpu_check.sh "$out" &
+fi
+wait
+grep -h "^== \|^| \|^SHAD labels\|first call\|exact" "$out"/base-*.log
