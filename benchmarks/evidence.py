@@ -3,6 +3,7 @@
     python benchmarks/evidence.py run --seeds 0 1 2 3 4 --results benchmarks/results/evidence.jsonl
     python benchmarks/evidence.py summary --results benchmarks/results/evidence.jsonl
     python benchmarks/evidence.py thresholds --seeds 0 1 2 3 4   # SHAD labels at other thresholds
+    python benchmarks/evidence.py errors --seeds 0 1 2           # which tokens SHAD labels wrong
     python benchmarks/evidence.py weights --seeds 0 1 2 3 4      # loss weight per token category
 
 `--base-steps N` pretrains the base longer than the demo does (the demo's 600 steps fit its
@@ -199,6 +200,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     sweep.add_argument(
         "--thresholds", type=float, nargs="+", default=[0.0, 0.005, 0.01, 0.02, 0.05]
     )
+    errors = sub.add_parser(
+        "errors",
+        parents=[common],
+        help="SHAD's wrong labels per ground-truth category at one cut: their share of the "
+        "response tokens, what precedes them, and the tokens behind them (no training).",
+    )
+    errors.add_argument("--threshold", type=float, default=0.005)
+    errors.add_argument("--top", type=int, default=8, help="Tokens listed per category.")
     sub.add_parser(
         "weights",
         parents=[common],
@@ -665,6 +674,75 @@ def _category_ld_table(arrays: list[dict[str, np.ndarray]], cuts: list[float]) -
     return lines
 
 
+# ------------------------------------------------------------------------------------------ errors
+
+
+def errors(args: argparse.Namespace) -> int:
+    """SHAD's wrong labels at `--threshold`, pooled over seeds, per ground-truth category and family,
+    as Markdown: how much of the response they are, how many follow a reasoning token directly (a
+    closing quote or separator whose choice depends on the value before it), the base's median loss
+    on them (near 0: drift of a near-certain token), and the tokens most often wrong."""
+    from collections import Counter
+
+    from rft_trl.demo.metrics import CATEGORY_ORDER, response_arrays
+    from rft_trl.synthetic import CATEGORIES
+
+    _quiet(args.threads)
+    keys = ("category", "family", "gt", "l_o", "ld", "input_ids", "after_reasoning")
+    arrays, tokenizer = [], None
+    for seed in args.seeds:
+        ctx = SeedContext(seed, args)
+        one = response_arrays(ctx.labelled)
+        one["after_reasoning"] = _after_reasoning(ctx.labelled)
+        arrays.append(one)
+        tokenizer = ctx.tokenizer
+        print(f"seed {seed}: labelled", file=sys.stderr, flush=True)
+    pooled = {key: np.concatenate([a[key] for a in arrays]) for key in keys}
+    wrong = (pooled["ld"] > args.threshold).astype(np.int64) != pooled["gt"]
+    total = len(wrong)
+    lines = [
+        f"SHAD's wrong labels at LD > {args.threshold:g}, seeds {args.seeds}: "
+        f"{100 * wrong.mean():.1f}% of {total} response tokens",
+        "",
+        "| category | truth | family | wrong / tokens | share of all response tokens | right after a "
+        "reasoning token | median l_o | tokens most often wrong (wrong / all) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name in CATEGORY_ORDER:
+        for family in FAMILIES:
+            mask = (pooled["category"] == CATEGORIES.index(name)) & (pooled["family"] == family)
+            bad = mask & wrong
+            if not bad.any():
+                continue
+            truth = "reasoning" if pooled["gt"][mask].mean() > 0.5 else "boilerplate"
+            counts = Counter(pooled["input_ids"][bad].tolist())
+            every = Counter(pooled["input_ids"][mask].tolist())
+            top = ", ".join(
+                f"`{tokenizer.convert_ids_to_tokens(i)}` {n}/{every[i]}"
+                for i, n in counts.most_common(args.top)
+            )
+            lines.append(
+                f"| {name} | {truth} | {family} | {int(bad.sum())} / {int(mask.sum())} | "
+                f"{100 * bad.sum() / total:.1f}% | {100 * pooled['after_reasoning'][bad].mean():.0f}% | "
+                f"{np.median(pooled['l_o'][bad]):.3f} | {top} |"
+            )
+    print("\n".join(lines))
+    return 0
+
+
+def _after_reasoning(dataset) -> np.ndarray:
+    """Per response token (response_arrays' order): is the token right before it, in its row, a
+    reasoning response token?"""
+    from rft_trl.synthetic import IGNORE_INDEX, REASONING
+
+    out = []
+    for labels, gt in zip(dataset["labels"], dataset["gt_class"], strict=True):
+        in_loss = np.asarray(labels) != IGNORE_INDEX
+        reasoning = in_loss & (np.asarray(gt) == REASONING)
+        out.append(np.concatenate([[False], reasoning[:-1]])[in_loss])
+    return np.concatenate(out) if out else np.zeros(0, dtype=bool)
+
+
 # ------------------------------------------------------------------------------------------ weights
 
 # The variants whose loss weights differ: the tau variants share `rft`'s limit, `sft_reseed` is
@@ -1068,7 +1146,13 @@ def summary(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    commands = {"run": run, "thresholds": thresholds, "weights": weights, "summary": summary}
+    commands = {
+        "run": run,
+        "thresholds": thresholds,
+        "errors": errors,
+        "weights": weights,
+        "summary": summary,
+    }
     return commands[args.command](args)
 
 

@@ -13,8 +13,9 @@
 # the demo on CUDA (`rft-trl demo --quick --device cuda` and a CUDA-built base, tests/test_demo_gpu.py).
 # On one H100 (2026-11-27) the stages took 40 s, 21 s, 171 s (after 5-26 s saving the QLoRA
 # checkpoint; 51-63 s per step group and rep) and more than 90 s: the first four stages' defaults
-# fit one 600-s call; the demo stage (not yet timed on a GPU) may need a second call, e.g.
-# `ONLY="demo-gpu" bash benchmarks/gpu_check.sh OUTDIR` (ONLY: space-separated stage names).
+# fit one 600-s call; the demo stage (70 s on one H200 in stop 21, beside benchmarks/gpu_bases.sh's
+# base builds) in a second call: `ONLY="demo-gpu" bash benchmarks/gpu_check.sh OUTDIR`
+# (ONLY: space-separated stage names).
 # Exit status: 1 if the stack does not import or any stage failed or ran out of time.
 set -u
 out=${1:?usage: bash benchmarks/gpu_check.sh OUTDIR}

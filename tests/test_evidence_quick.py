@@ -1,4 +1,4 @@
-"""`benchmarks/evidence.py run --quick`, `thresholds`, `weights` and `summary` run end to end and resume (no benchmark result is asserted)."""
+"""`benchmarks/evidence.py run --quick`, `thresholds`, `errors`, `weights` and `summary` run end to end and resume (no benchmark result is asserted)."""
 
 from __future__ import annotations
 
@@ -114,6 +114,25 @@ def test_quick_run_writes_one_row_per_variant_then_resumes_and_summarises(tmp_pa
     assert np.all((above_0 >= 0) & (above_0 <= 1))
     labelled_reasoning = float((tokens * above_0).sum() / tokens.sum())
     assert labelled_reasoning == pytest.approx(1 - plain["boilerplate_fraction"], abs=0.01)
+
+    # the wrong labels per category add up to the margin labels' errors, and every listed token's
+    # wrong count is at most its count in the category
+    wrong = _evidence("errors", *seed_args, "--threshold", "0.005", cwd=tmp_path)
+    assert wrong.returncode == 0, wrong.stderr[-4000:]
+    header = wrong.stdout.split("SHAD's wrong labels at LD > 0.005, seeds [0]: ")[1].splitlines()[0]
+    total = int(header.split(" of ")[1].split()[0])
+    rows_wrong = [
+        line.strip("| ").split(" | ")
+        for line in wrong.stdout.split("| category | truth |")[1].splitlines()[2:]
+        if line.startswith("| ")
+    ]
+    counted = sum(int(cells[3].split(" / ")[0]) for cells in rows_wrong)
+    assert counted == round(total * (1 - margin["accuracy"]))
+    for cells in rows_wrong:
+        n_wrong = int(cells[3].split(" / ")[0])
+        listed = [item.rsplit(" ", 1)[1].split("/") for item in cells[7].split(", ")]
+        assert all(0 < int(a) <= int(b) for a, b in listed)
+        assert sum(int(a) for a, _ in listed) <= n_wrong
 
     # loss-weight shares: each variant's row sums to 100 per family; SFT's are the token shares
     weighed = _evidence("weights", *seed_args, cwd=tmp_path)
