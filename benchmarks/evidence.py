@@ -730,7 +730,7 @@ def errors(args: argparse.Namespace) -> int:
     return 0
 
 
-def _after_reasoning(dataset) -> np.ndarray:
+def _after_reasoning(dataset: Any) -> np.ndarray:
     """Per response token (response_arrays' order): is the token right before it, in its row, a
     reasoning response token?"""
     from rft_trl.synthetic import IGNORE_INDEX, REASONING

@@ -8,7 +8,8 @@
 # `base_competence.py`. The bases run side by side on the one GPU, beside the demo-gpu stage of
 # gpu_check.sh. Wheels from .whl*/ are installed once into /tmp/site, as gpu_check.sh does.
 # BASES: space-separated NAME:HIDDEN:LAYERS:STEPS:BATCH:LR; SEEDS, SHAD_STEPS, DEVICE, DEADLINE
-# (seconds for everything) can be set; DEVICE=cpu with tiny BASES checks the script here.
+# (seconds for everything) can be set; DEVICE=cpu with tiny BASES checks the script here. Exit
+# status 1 if a base or the demo-gpu stage failed or ran past the deadline.
 set -u
 out=${1:?usage: bash benchmarks/gpu_bases.sh OUTDIR}
 mkdir -p "$out"
@@ -41,13 +42,25 @@ one_base() {  # one_base NAME HIDDEN LAYERS STEPS BATCH LR: thresholds per seed,
     echo "== $name: all done at $((SECONDS - started)) s"
 }
 
+declare -A jobs=()
 for spec in $bases; do
     IFS=: read -r name hidden layers steps batch lr <<<"$spec"
-    timeout -k 10 "$deadline" bash -c "$(declare -f one_base); one_base $name $hidden $layers $steps $batch $lr" \
-        >"$out/base-$name.log" 2>&1 &
+    timeout -k 10 "$deadline" bash -c "$(declare -f one_base); one_base \"\$@\"" _ \
+        "$name" "$hidden" "$layers" "$steps" "$batch" "$lr" >"$out/base-$name.log" 2>&1 &
+    jobs[$!]="base $name"
 done
 if [ "$device" = cuda ]; then
-    SKIP_WHEELS=1 ONLY=demo-gpu DEMO_LIMIT=$deadline timeout -k 10 "$deadline" bash benchmarks/gpu_check.sh "$out" &
+    # its own stage limit ends first, so gpu_check writes its rc line and test report
+    SKIP_WHEELS=1 ONLY=demo-gpu DEMO_LIMIT=$((deadline - 30)) timeout -k 10 "$deadline" \
+        bash benchmarks/gpu_check.sh "$out" &
+    jobs[$!]="demo-gpu stage"
 fi
-wait
+failed=0
+for pid in "${!jobs[@]}"; do
+    wait "$pid"
+    rc=$?
+    echo "== ${jobs[$pid]}: rc $rc$([ "$rc" -eq 124 ] && echo " (deadline of $deadline s)")" | tee -a "$out/stages.txt"
+    [ "$rc" -eq 0 ] || failed=1
+done
 grep -h "^== \|^| \|^SHAD labels\|first call\|exact" "$out"/base-*.log
+exit "$failed"

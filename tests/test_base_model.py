@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from rft_trl.demo import base_model
 from rft_trl.demo.base_model import (
     META_FILE,
     WEIGHTS_FILE,
@@ -137,26 +139,45 @@ def test_every_response_token_is_one_the_base_was_pretrained_on():
     assert "Thought" in old.get_vocab() and old.convert_tokens_to_ids("Thought") not in old_seen
 
 
-def test_pretraining_blocks_are_the_document_stream_in_order_for_any_worker_count():
+def test_pretraining_blocks_are_the_document_stream_in_order_for_any_worker_count(monkeypatch):
     # Chunks are encoded by offset (in parallel for a long stream); the blocks must be the first
-    # documents in order, as one pass over them gives, whatever the number of processes.
+    # documents in order, as one pass over them gives, whatever the number of processes. Small
+    # chunks make the stream span many, more than the 2 x workers first submitted, so the pool's
+    # in-order refill runs too (forked workers inherit the patched size).
+    monkeypatch.setattr(base_model, "_CHUNK_DOCS", 40)
     recipe = replace(
         BaseRecipe(), vocab_size=600, tokenizer_samples=200, pretrain_steps=40, batch_size=4
     )
     tokenizer = build_tokenizer(recipe)
     ids: list[int] = []
     labels: list[int] = []
-    for item in recipe_items(recipe, 1500):
+    documents = 0
+    size = recipe.pretrain_steps * recipe.batch_size * recipe.block_size
+    for item in recipe_items(recipe, 2000):
         item_ids, item_labels = encode(tokenizer, item, recipe.answer_only_loss)
         ids += item_ids
         labels += item_labels
-    size = recipe.pretrain_steps * recipe.batch_size * recipe.block_size
-    assert len(ids) > size  # the chunks span several _CHUNK_DOCS
+        documents += 1
+        if len(ids) >= size:
+            break
+    assert documents > 40 * 2 * 3  # more chunks than three workers submit first
     expected = (torch.tensor(ids[:size]).view(-1, 512), torch.tensor(labels[:size]).view(-1, 512))
-    for workers in (1, 2):
-        blocks = pretraining_blocks(tokenizer, recipe, workers=workers)
+    for workers in (1, 3):
+        blocks = base_model.pretraining_blocks(tokenizer, recipe, workers=workers)
         assert all(torch.equal(a, b) for a, b in zip(blocks, expected, strict=True))
     assert list(recipe_items(recipe, 5, offset=1000)) == list(recipe_items(recipe, 1005))[1000:]
+
+
+def test_generation_workers_follow_the_callers_threads(monkeypatch):
+    # a short stream is encoded inline; a long one by one process per torch thread (Linux only)
+    assert base_model.generation_workers(1000) == 1
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    assert base_model.generation_workers(10**8) == 1
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 64)
+    if sys.platform.startswith("linux"):
+        assert base_model.generation_workers(10**8) == min(16, len(os.sched_getaffinity(0)))
+    monkeypatch.setattr(sys, "platform", "darwin")
+    assert base_model.generation_workers(10**8) == 1
 
 
 def test_fingerprint_follows_the_text_generators(monkeypatch):
@@ -242,9 +263,11 @@ def test_a_base_pretrained_on_cuda_matches_the_cpu_build_within_float_noise(
 
 
 def test_a_build_stopped_by_sigterm_leaves_no_staging_folder(tmp_path):
-    # A build long enough to be caught half-way; the child builds in its own cache folder.
+    # A build long enough to be caught half-way; the child builds in its own cache folder. Two
+    # torch threads: its stream (over 1 M tokens) is encoded by two forked workers, which must
+    # not outlive it (they hold its stdout and stderr, so communicate() would wait for them).
     code = (
-        "import sys, torch; from dataclasses import replace; torch.set_num_threads(1)\n"
+        "import sys, torch; from dataclasses import replace; torch.set_num_threads(2)\n"
         "sys.path.insert(0, sys.argv[2])\n"
         "from test_base_model import TINY; from rft_trl.demo.base_model import get_base\n"
         "get_base(replace(TINY, pretrain_steps=20000), sys.argv[1], progress=False)\n"

@@ -323,3 +323,27 @@ def test_device_cuda_without_a_gpu_is_refused_with_the_fix(capsys, benchmark_scr
         evidence.parse_args(["run", "--device", "cuda"])
     err = capsys.readouterr().err
     assert "--device cuda" in err and "no CUDA GPU" in err and "--device cpu" in err
+
+
+def test_after_reasoning_marks_tokens_that_follow_a_reasoning_response_token(benchmark_script):
+    # Two rows: prompt tokens (-100) are never reasoning and never counted; the answer is in
+    # response_arrays' order (row by row, response tokens only), and a row's first response token
+    # looks at its own prompt, not at the previous row's last token.
+    from datasets import Dataset
+
+    from rft_trl.demo.metrics import response_arrays
+
+    rows = Dataset.from_dict(
+        {
+            "input_ids": [[1, 2, 3, 4, 5], [6, 7, 8, 9]],
+            "labels": [[-100, 2, 3, 4, -100], [-100, 7, 8, 9]],
+            "gt_class": [[0, 1, 1, 1, 0], [0, 0, 1, 1]],
+            "gt_category": [[0, 1, 1, 0, 0], [0, 0, 1, 1]],
+            "gt_span_first": [[0, 1, 0, 0, 0], [0, 0, 1, 0]],
+            "family": ["json", "react"],
+        }
+    )
+    after = benchmark_script("evidence")._after_reasoning(rows)
+    # flat over the rows, the second row's first response token would follow a reasoning token
+    assert after.tolist() == [False, True, True, False, False, True]
+    assert len(after) == len(response_arrays(rows)["gt"])

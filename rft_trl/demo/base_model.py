@@ -17,6 +17,7 @@ import random
 import secrets
 import shutil
 import signal
+import sys
 import threading
 import time
 from collections import deque
@@ -230,15 +231,22 @@ def _encode_chunk(
 
 
 def generation_workers(tokens: int) -> int:
-    """Processes that encode a pretraining stream of `tokens` tokens: one per usable core (16 at most) for a long one.
+    """Processes that encode a pretraining stream of `tokens` tokens: for a long one on Linux, one per
+    torch thread (the caller's CPU budget, `--threads`), at most one per usable core and 16.
 
     Forked workers need no `if __name__ == "__main__"` guard in the caller's script (spawned ones
-    would); where fork is not offered (Windows, macOS by default), the stream is encoded inline.
+    would). Elsewhere (macOS, where forking after torch is loaded can crash the child, and
+    Windows) and inside a daemonic process (which may not have children), the stream is encoded
+    inline; the blocks are the same either way.
     """
-    if tokens < _PARALLEL_FROM_TOKENS or "fork" not in multiprocessing.get_all_start_methods():
+    if (
+        tokens < _PARALLEL_FROM_TOKENS
+        or not sys.platform.startswith("linux")
+        or multiprocessing.current_process().daemon
+    ):
         return 1
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(16, cores or 1))
+    cores = len(os.sched_getaffinity(0))
+    return max(1, min(16, cores, torch.get_num_threads()))
 
 
 def _encoded_chunks(
