@@ -680,8 +680,8 @@ def _category_ld_table(arrays: list[dict[str, np.ndarray]], cuts: list[float]) -
 def errors(args: argparse.Namespace) -> int:
     """SHAD's wrong labels at `--threshold`, pooled over seeds, per ground-truth category and family,
     as Markdown: how much of the response they are, how many follow a reasoning token directly (a
-    closing quote or separator whose choice depends on the value before it), the base's median loss
-    on them (near 0: drift of a near-certain token), and the tokens most often wrong."""
+    closing quote or separator after a value, a piece inside a name), the base's median loss on
+    them (near 0: tokens the base already predicts), and the tokens most often wrong."""
     from collections import Counter
 
     from rft_trl.demo.metrics import CATEGORY_ORDER, response_arrays
