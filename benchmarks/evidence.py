@@ -647,11 +647,7 @@ def thresholds(args: argparse.Namespace) -> int:
 def _category_ld_table(arrays: list[dict[str, np.ndarray]], cuts: list[float]) -> list[str]:
     """SHAD's losses per ground-truth category and family, pooled over seeds: mean l_o (base), mean
     LD and the share above each cut (labelled reasoning). Why a category is found or missed."""
-    from rft_trl.demo.metrics import CATEGORY_ORDER
-    from rft_trl.synthetic import CATEGORIES
-
-    keys = ("category", "family", "gt", "l_o", "ld")
-    pooled = {key: np.concatenate([a[key] for a in arrays]) for key in keys}
+    pooled = _pooled(arrays, ("category", "family", "gt", "l_o", "ld"))
     l_o, ld = pooled["l_o"], pooled["ld"]
     shares = " | ".join(f"share LD > {cut:g}" for cut in cuts)
     lines = [
@@ -660,18 +656,32 @@ def _category_ld_table(arrays: list[dict[str, np.ndarray]], cuts: list[float]) -
         f"| category | truth | family | tokens | mean l_o | mean LD | {shares} |",
         "| --- | --- | --- | --- | --- | --- |" + " --- |" * len(cuts),
     ]
+    for name, family, truth, mask in _category_groups(pooled):
+        above = " | ".join(f"{float(np.mean(ld[mask] > cut)):.2f}" for cut in cuts)
+        lines.append(
+            f"| {name} | {truth} | {family} | {int(mask.sum())} | {l_o[mask].mean():.2f} | "
+            f"{ld[mask].mean():+.2f} | {above} |"
+        )
+    return lines
+
+
+def _pooled(arrays: list[dict[str, np.ndarray]], keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The seeds' per-token arrays of `keys`, concatenated."""
+    return {key: np.concatenate([a[key] for a in arrays]) for key in keys}
+
+
+def _category_groups(pooled: dict[str, np.ndarray]) -> Iterator[tuple[str, str, str, np.ndarray]]:
+    """(category, family, truth, mask) for each ground-truth category and family present in
+    `pooled`, in the report order; truth is the category's role, reasoning or boilerplate."""
+    from rft_trl.demo.metrics import CATEGORY_ORDER
+    from rft_trl.synthetic import CATEGORIES
+
     for name in CATEGORY_ORDER:
         for family in FAMILIES:
             mask = (pooled["category"] == CATEGORIES.index(name)) & (pooled["family"] == family)
-            if not mask.any():
-                continue
-            truth = "reasoning" if pooled["gt"][mask].mean() > 0.5 else "boilerplate"
-            above = " | ".join(f"{float(np.mean(ld[mask] > cut)):.2f}" for cut in cuts)
-            lines.append(
-                f"| {name} | {truth} | {family} | {int(mask.sum())} | {l_o[mask].mean():.2f} | "
-                f"{ld[mask].mean():+.2f} | {above} |"
-            )
-    return lines
+            if mask.any():
+                truth = "reasoning" if pooled["gt"][mask].mean() > 0.5 else "boilerplate"
+                yield name, family, truth, mask
 
 
 # ------------------------------------------------------------------------------------------ errors
@@ -684,8 +694,7 @@ def errors(args: argparse.Namespace) -> int:
     them (near 0: tokens the base already predicts), and the tokens most often wrong."""
     from collections import Counter
 
-    from rft_trl.demo.metrics import CATEGORY_ORDER, response_arrays
-    from rft_trl.synthetic import CATEGORIES
+    from rft_trl.demo.metrics import response_arrays
 
     _quiet(args.threads)
     keys = ("category", "family", "gt", "l_o", "ld", "input_ids", "after_reasoning")
@@ -697,7 +706,7 @@ def errors(args: argparse.Namespace) -> int:
         arrays.append(one)
         tokenizer = ctx.tokenizer
         print(f"seed {seed}: labelled", file=sys.stderr, flush=True)
-    pooled = {key: np.concatenate([a[key] for a in arrays]) for key in keys}
+    pooled = _pooled(arrays, keys)
     wrong = (pooled["ld"] > args.threshold).astype(np.int64) != pooled["gt"]
     total = len(wrong)
     lines = [
@@ -708,24 +717,21 @@ def errors(args: argparse.Namespace) -> int:
         "reasoning token | median l_o | tokens most often wrong (wrong / all) |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for name in CATEGORY_ORDER:
-        for family in FAMILIES:
-            mask = (pooled["category"] == CATEGORIES.index(name)) & (pooled["family"] == family)
-            bad = mask & wrong
-            if not bad.any():
-                continue
-            truth = "reasoning" if pooled["gt"][mask].mean() > 0.5 else "boilerplate"
-            counts = Counter(pooled["input_ids"][bad].tolist())
-            every = Counter(pooled["input_ids"][mask].tolist())
-            top = ", ".join(
-                f"`{tokenizer.convert_ids_to_tokens(i)}` {n}/{every[i]}"
-                for i, n in counts.most_common(args.top)
-            )
-            lines.append(
-                f"| {name} | {truth} | {family} | {int(bad.sum())} / {int(mask.sum())} | "
-                f"{100 * bad.sum() / total:.1f}% | {100 * pooled['after_reasoning'][bad].mean():.0f}% | "
-                f"{np.median(pooled['l_o'][bad]):.3f} | {top} |"
-            )
+    for name, family, truth, mask in _category_groups(pooled):
+        bad = mask & wrong
+        if not bad.any():
+            continue
+        counts = Counter(pooled["input_ids"][bad].tolist())
+        every = Counter(pooled["input_ids"][mask].tolist())
+        top = ", ".join(
+            f"`{tokenizer.convert_ids_to_tokens(i)}` {n}/{every[i]}"
+            for i, n in counts.most_common(args.top)
+        )
+        lines.append(
+            f"| {name} | {truth} | {family} | {int(bad.sum())} / {int(mask.sum())} | "
+            f"{100 * bad.sum() / total:.1f}% | {100 * pooled['after_reasoning'][bad].mean():.0f}% | "
+            f"{np.median(pooled['l_o'][bad]):.3f} | {top} |"
+        )
     print("\n".join(lines))
     return 0
 
@@ -733,14 +739,17 @@ def errors(args: argparse.Namespace) -> int:
 def _after_reasoning(dataset: Any) -> np.ndarray:
     """Per response token (response_arrays' order): is the token right before it, in its row, a
     reasoning response token?"""
+    from rft_trl.demo.metrics import flat
     from rft_trl.synthetic import IGNORE_INDEX, REASONING
 
-    out = []
-    for labels, gt in zip(dataset["labels"], dataset["gt_class"], strict=True):
-        in_loss = np.asarray(labels) != IGNORE_INDEX
-        reasoning = in_loss & (np.asarray(gt) == REASONING)
-        out.append(np.concatenate([[False], reasoning[:-1]])[in_loss])
-    return np.concatenate(out) if out else np.zeros(0, dtype=bool)
+    labels = flat(dataset["labels"], np.int64)
+    in_loss = labels != IGNORE_INDEX
+    reasoning = in_loss & (flat(dataset["gt_class"], np.int64) == REASONING)
+    before = np.concatenate([[False], reasoning[:-1]])
+    before[np.cumsum([0, *map(len, dataset["labels"])])[:-1]] = (
+        False  # a row starts with its prompt
+    )
+    return before[in_loss]
 
 
 # ------------------------------------------------------------------------------------------ weights

@@ -6,26 +6,20 @@
 # Pretrains the bases named in BASES on CUDA (fp32) and, for each, runs `evidence.py thresholds`
 # on corpus seeds 0 1 2 (one call per seed, so a run cut short keeps the seeds it finished) and
 # `base_competence.py`. The bases run side by side on the one GPU, beside the demo-gpu stage of
-# gpu_check.sh. Wheels from .whl*/ are installed once into /tmp/site, as gpu_check.sh does.
+# gpu_check.sh. Wheels from .whl*/ are installed once into /tmp/site (gpu_env.sh).
 # BASES: space-separated NAME:HIDDEN:LAYERS:STEPS:BATCH:LR; SEEDS, SHAD_STEPS, DEVICE, DEADLINE
 # (seconds for everything) can be set; DEVICE=cpu with tiny BASES checks the script here. Exit
 # status 1 if a base or the demo-gpu stage failed or ran past the deadline.
 set -u
 out=${1:?usage: bash benchmarks/gpu_bases.sh OUTDIR}
 mkdir -p "$out"
-export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONUNBUFFERED=1 TQDM_MININTERVAL=30
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-python=${PYTHON:-python3}
+source "$(dirname "$0")/gpu_env.sh"  # offline settings, $python, the carried wheels
+export TQDM_MININTERVAL=30
 bases=${BASES:-"h512:512:8:2500:16:2e-3 h256:256:4:2500:16:3e-3"}
 seeds=${SEEDS:-"0 1 2"}
 device=${DEVICE:-cuda}
 deadline=${DEADLINE:-480}
 export python seeds device
-if [ -z "${SKIP_WHEELS:-}" ] && compgen -G ".whl*/*.whl" >/dev/null; then
-    "$python" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-        --target /tmp/site .whl*/*.whl || exit 1
-    export PYTHONPATH="/tmp/site:$PYTHONPATH"
-fi
 
 one_base() {  # one_base NAME HIDDEN LAYERS STEPS BATCH LR: thresholds per seed, then competence
     local name=$1 cache=/tmp/bases/$1 seed started=$SECONDS

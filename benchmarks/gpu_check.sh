@@ -20,14 +20,7 @@
 set -u
 out=${1:?usage: bash benchmarks/gpu_check.sh OUTDIR}
 mkdir -p "$out"
-export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONUNBUFFERED=1
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-python=${PYTHON:-python3}
-if [ -z "${SKIP_WHEELS:-}" ] && compgen -G ".whl*/*.whl" >/dev/null; then  # SKIP_WHEELS=1: a caller installed them
-    "$python" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-        --target /tmp/site .whl*/*.whl || exit 1
-    export PYTHONPATH="/tmp/site:$PYTHONPATH"
-fi
+source "$(dirname "$0")/gpu_env.sh"  # offline settings, $python, the carried wheels
 
 failed=0
 stage() {  # stage NAME SECONDS COMMAND...: run, log to OUTDIR/NAME.log, report rc and time

@@ -9,6 +9,7 @@ recipe's hash; a changed recipe builds a new base, a corrupt cache entry is rebu
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import multiprocessing
@@ -23,7 +24,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -254,10 +255,8 @@ def _encoded_chunks(
 ) -> Iterator[tuple[list[int], list[int]]]:
     """Chunks 0, 1, 2, ... of the encoded stream, in order, from `workers` processes (inline when 1)."""
     if workers == 1:
-        index = 0
-        while True:
+        for index in itertools.count():
             yield _encode_chunk(tokenizer, recipe, index)
-            index += 1
     # Workers run only Python and the tokenizer, never torch; the tokenizer turns its own thread
     # pool off in a forked child, and the variable set here keeps it from warning that it does.
     context = multiprocessing.get_context("fork")
@@ -298,12 +297,10 @@ def _in_order(
 ) -> Iterator[tuple[list[int], list[int]]]:
     """Chunks from `pool` in order, with 2 x `workers` in flight."""
     pending = deque(pool.submit(_encode_chunk, tokenizer, recipe, i) for i in range(2 * workers))
-    index = len(pending)
     try:
-        while True:
+        for index in itertools.count(len(pending)):
             chunk = pending.popleft().result()
             pending.append(pool.submit(_encode_chunk, tokenizer, recipe, index))
-            index += 1
             yield chunk
     finally:
         for future in pending:
@@ -323,14 +320,11 @@ def pretraining_blocks(
     workers = generation_workers(size) if workers is None else workers
     stream: list[int] = []
     targets: list[int] = []
-    chunks = _encoded_chunks(tokenizer, recipe, workers)
-    try:
+    with closing(_encoded_chunks(tokenizer, recipe, workers)) as chunks:
         while len(stream) < size:
             ids, labels = next(chunks)
             stream.extend(ids)
             targets.extend(labels)
-    finally:
-        chunks.close()
     shape = (n_blocks, recipe.block_size)
     return (
         torch.tensor(stream[:size], dtype=torch.long).view(shape),
