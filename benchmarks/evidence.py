@@ -189,6 +189,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="Give every ReAct thought the same --stock-sentences sentences (the pool's first N, "
         "in order: nothing to choose) instead of drawing them per thought.",
     )
+    common.add_argument(
+        "--tools",
+        type=int,
+        nargs=2,
+        metavar=("MIN", "MAX"),
+        default=None,
+        help="Tools offered per prompt (default: the demo's 2 2). More tools make choosing one harder.",
+    )
+    common.add_argument(
+        "--calls",
+        type=int,
+        nargs=2,
+        metavar=("MIN", "MAX"),
+        default=None,
+        help="Calls per prompt, at most one per offered tool (default: the demo's 1 3, so 1-2 with "
+        "two tools). A JSON response makes every call at once, so more calls make exact match "
+        "harder; a base that already solves the demo's task can be tested on a harder one.",
+    )
     run = sub.add_parser("run", parents=[common], help="Run (or resume) the benchmark chunks.")
     run.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     run.add_argument("--results", default="benchmarks/results/evidence.jsonl")
@@ -244,6 +262,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         )
     if getattr(args, "stock_fixed", False) and stock == 0:
         parser.error("--stock-fixed has no sentences to fix: pass --stock-sentences N (N >= 1)")
+    if getattr(args, "tools", None) is not None or getattr(args, "calls", None) is not None:
+        from rft_trl.synthetic import default_world
+        from rft_trl.synthetic.corpus import CorpusSettings
+
+        shape = corpus_shape(seed_settings(0, args))
+        try:
+            CorpusSettings(*shape["tools"], *shape["calls"]).validate(default_world())
+        except ValueError as error:
+            parser.error(
+                f"--tools {' '.join(map(str, shape['tools']))} --calls "
+                f"{' '.join(map(str, shape['calls']))}: {error}"
+            )
     if getattr(args, "device", "cpu") != "cpu":
         from rft_trl.demo.pipeline import DemoError, check_device
 
@@ -274,6 +304,14 @@ def done_chunks(path: Path) -> set[tuple[int, str]]:
     return {(row["seed"], row["variant"]) for row in read_rows(path) if row.get("kind") == "run"}
 
 
+def corpus_shape(settings: DemoSettings) -> dict[str, list[int]]:
+    """Tools offered and calls made per prompt, [min, max] each, as a seed record stores them."""
+    return {
+        "tools": [settings.min_tools, settings.max_tools],
+        "calls": [settings.min_calls, settings.max_calls],
+    }
+
+
 def setup_of(settings: DemoSettings) -> dict[str, Any]:
     """What a seed's rows depend on besides the seed and variant: its base and corpus, and the budget."""
     from rft_trl.demo.base_model import base_path
@@ -286,6 +324,7 @@ def setup_of(settings: DemoSettings) -> dict[str, Any]:
         "n_test": settings.n_test,
         "stock_sentences": settings.stock_sentences,
         "stock_fixed": settings.stock_fixed,
+        "corpus": corpus_shape(settings),
         "steps": settings.budget.steps,
     }
 
@@ -295,13 +334,15 @@ def recorded_setup(row: dict[str, Any]) -> dict[str, Any]:
     fingerprint, is compared: a fingerprint also changes with the text generators' code, and earlier
     records hold the same weights under an earlier one. A recipe field an older record lacks had its
     default; a record without a recipe is compared by its base's name; one without a device ran on
-    the CPU."""
+    the CPU, one without a corpus shape on the demo's."""
     from rft_trl.demo.base_model import BaseRecipe
+    from rft_trl.demo.pipeline import DemoSettings
 
     settings = row.get("settings", {})
     recorded: dict[str, Any] = {
         "device": settings.get("device", "cpu"),
         "steps": settings.get("budget", {}).get("steps"),
+        "corpus": settings.get("corpus", corpus_shape(DemoSettings(out=Path()))),
     }
     if "base_recipe" in row:
         defaults = json.loads(json.dumps(asdict(BaseRecipe())))
@@ -372,6 +413,11 @@ def seed_settings(seed: int, args: argparse.Namespace) -> DemoSettings:
     if args.base_batch is not None:
         base["batch_size"] = args.base_batch
     budget = settings.budget if args.steps is None else replace(settings.budget, steps=args.steps)
+    corpus: dict[str, int] = {}
+    if args.tools is not None:
+        corpus["min_tools"], corpus["max_tools"] = args.tools
+    if args.calls is not None:
+        corpus["min_calls"], corpus["max_calls"] = args.calls
     return replace(
         settings,
         base=replace(settings.base, **base),
@@ -380,6 +426,7 @@ def seed_settings(seed: int, args: argparse.Namespace) -> DemoSettings:
         stock_sentences=args.stock_sentences,
         stock_fixed=args.stock_fixed,
         device=args.device,
+        **corpus,
     )
 
 
@@ -562,6 +609,7 @@ def run(args: argparse.Namespace) -> int:
                     "n_test": ctx.settings.n_test,
                     "stock_sentences": ctx.settings.stock_sentences,
                     "stock_fixed": ctx.settings.stock_fixed,
+                    "corpus": corpus_shape(ctx.settings),
                     "budget": ctx.settings.budget.__dict__,
                     "quick": args.quick,
                     "device": ctx.settings.device,
@@ -1065,8 +1113,17 @@ def summary_markdown(rows: list[dict[str, Any]]) -> str:
     seeds_rows = list({r["seed"]: r for r in rows if r.get("kind") == "seed"}.values())
     by = {(r["seed"], r["variant"]): r for r in runs}
     seeds = sorted({r["seed"] for r in runs})
+    # records before the corpus shape was recorded used the demo's
+    shapes = sorted(
+        {
+            "tools {} to {}, calls {} to {}".format(*c["tools"], *c["calls"])
+            for r in seeds_rows
+            if (c := r.get("settings", {}).get("corpus")) is not None
+        }
+    )
     lines = [
         f"Seeds: {seeds}; held-out samples per seed: {sorted({r['n_test'] for r in runs})}.",
+        *([f"Corpus shape per prompt: {'; '.join(shapes)}."] if shapes else []),
         "",
         "| variant | exact match % | Δ EM vs SFT (paired) | seeds better | format valid % | Δ format vs SFT | "
         "held-out loss, boilerplate | held-out loss, reasoning | Δ reasoning loss vs SFT | label accuracy | label F1 |",

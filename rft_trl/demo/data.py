@@ -47,12 +47,16 @@ def make_data(
     n_test: int,
     *,
     seed: int = 0,
+    min_tools: int = 2,
     max_tools: int = 4,
+    min_calls: int = 1,
+    max_calls: int = 3,
     max_length: int | None = 1024,
     stock_sentences: int = 0,
     stock_fixed: bool = False,
 ) -> Splits:
-    """Mixed ReAct/JSON splits (2..`max_tools` tools offered per prompt; held-out prompts unseen in training).
+    """Mixed ReAct/JSON splits (`min_tools`..`max_tools` tools offered and `min_calls`..`max_calls`
+    calls per prompt, at most one per offered tool; held-out prompts unseen in training).
 
     `stock_sentences` > 0 lengthens every ReAct thought by that many input-independent sentences
     (the same ones in every thought when `stock_fixed`).
@@ -62,8 +66,10 @@ def make_data(
         n_test,
         family="mixed",
         seed=seed,
-        min_tools=2,
+        min_tools=min_tools,
         max_tools=max_tools,
+        min_calls=min_calls,
+        max_calls=max_calls,
         stock_sentences=stock_sentences,
         stock_fixed=stock_fixed,
     )

@@ -42,7 +42,11 @@ class DemoSettings:
     quick: bool = False
     n_train: int = 800
     n_test: int = 300
+    # corpus shape: tools offered and calls made per prompt (benchmarks/evidence.py varies them)
+    min_tools: int = 2
     max_tools: int = 2
+    min_calls: int = 1
+    max_calls: int = 3
     max_length: int = 1024
     stock_sentences: int = 0  # extra stock sentences per ReAct thought (benchmarks/evidence.py)
     stock_fixed: bool = False  # the same stock sentences in every thought instead of drawn ones
@@ -188,7 +192,10 @@ def demo_data(tokenizer, settings: DemoSettings) -> Splits:
         settings.n_train,
         settings.n_test,
         seed=settings.seed,
+        min_tools=settings.min_tools,
         max_tools=settings.max_tools,
+        min_calls=settings.min_calls,
+        max_calls=settings.max_calls,
         max_length=settings.max_length,
         stock_sentences=settings.stock_sentences,
         stock_fixed=settings.stock_fixed,
@@ -411,7 +418,10 @@ def _run_demo(settings: DemoSettings, log: Callable[[str], None]) -> dict[str, A
             "quick": settings.quick,
             "n_train": settings.n_train,
             "n_test": settings.n_test,
+            "min_tools": settings.min_tools,
             "max_tools": settings.max_tools,
+            "min_calls": settings.min_calls,
+            "max_calls": settings.max_calls,
             "budget": asdict(settings.budget),
             "shad_min_steps": settings.shad_min_steps,
             "shad_batch_size": settings.shad_batch_size,
