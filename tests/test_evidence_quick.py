@@ -314,6 +314,60 @@ def test_base_and_corpus_options_reach_the_settings_and_bad_values_are_refused(
         assert message in capsys.readouterr().err
 
 
+def test_corpus_shape_options_reach_the_data_and_bad_shapes_are_refused(
+    capsys, benchmark_script, tiny_tokenizer
+):
+    evidence = benchmark_script("evidence")
+    from rft_trl.demo.pipeline import demo_data
+
+    default = evidence.seed_settings(0, evidence.parse_args(["run"]))
+    assert evidence.corpus_shape(default) == {"tools": [2, 2], "calls": [1, 3]}  # the demo's
+    harder = evidence.seed_settings(
+        0, evidence.parse_args(["run", "--tools", "3", "4", "--calls", "2", "3"])
+    )
+    assert evidence.corpus_shape(harder) == {"tools": [3, 4], "calls": [2, 3]}
+    splits = demo_data(tiny_tokenizer, replace(harder, n_train=40, n_test=20))
+    for sample in splits.train_samples + splits.test_samples:
+        assert 3 <= len(sample.tools) <= 4 and 2 <= len(sample.calls) <= 3
+        assert {call.name for call in sample.calls} <= set(sample.tools)
+    plain = demo_data(tiny_tokenizer, replace(default, n_train=40, n_test=20))
+    assert all(len(s.tools) == 2 and 1 <= len(s.calls) <= 2 for s in plain.train_samples)
+    for argv, message in [
+        (["--tools", "2", "2", "--calls", "3", "3"], "min_calls=3 exceeds min_tools=2"),
+        (["--tools", "0", "2"], "min_tools=0"),
+        (["--tools", "4", "3"], "max_tools=3 is below min_tools=4"),
+        (["--calls", "3", "1"], "max_calls=1 is below min_calls=3"),
+    ]:
+        with pytest.raises(SystemExit):
+            evidence.parse_args(["run", *argv])
+        err = capsys.readouterr().err
+        assert message in err and "--tools " in err and "--calls " in err
+
+
+def test_resuming_with_another_corpus_shape_is_refused(tmp_path, benchmark_script):
+    evidence = benchmark_script("evidence")
+    results = tmp_path / "evidence.jsonl"
+    args = evidence.parse_args(["run", "--seeds", "0", "--results", str(results)])
+    setup = evidence.setup_of(evidence.seed_settings(0, args))
+    record = {
+        "kind": "seed",
+        "seed": 0,
+        "base_recipe": setup["base_recipe"],
+        "settings": {"n_test": setup["n_test"], "budget": {"steps": setup["steps"]}},
+    }
+    # a record from before the corpus shape was recorded ran on the demo's corpus
+    results.write_text(json.dumps(record) + "\n")
+    assert evidence.check_resumable(results, [0], args) is None
+    harder = evidence.parse_args(["run", "--seeds", "0", "--tools", "3", "4", "--calls", "2", "3"])
+    refusal = evidence.check_resumable(results, [0], harder)
+    assert refusal is not None and "already holds seed 0 from another setup" in refusal
+    assert "corpus {'tools': [2, 2], 'calls': [1, 3]} there" in refusal
+    record["settings"]["corpus"] = setup["corpus"] | {"tools": [3, 4], "calls": [2, 3]}
+    results.write_text(json.dumps(record) + "\n")
+    assert evidence.check_resumable(results, [0], harder) is None
+    assert "corpus" in evidence.check_resumable(results, [0], args)
+
+
 @pytest.mark.skipif(
     torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA"
 )
