@@ -64,6 +64,7 @@ from rft_trl.synthetic.phrasing import EXTRA_STOCK_SENTENCES  # noqa: E402
 from rft_trl.synthetic.pretrain_text import ALL_FORMS  # noqa: E402
 
 if TYPE_CHECKING:
+    from rft_trl.demo.data import Splits
     from rft_trl.demo.pipeline import DemoSettings
 
 # The demo base's head size (hidden 128, 4 heads); --base-hidden keeps it.
@@ -267,12 +268,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         from rft_trl.synthetic.corpus import CorpusSettings
 
         shape = corpus_shape(seed_settings(0, args))
+        given = f"--tools {' '.join(map(str, shape['tools']))} --calls " + " ".join(
+            map(str, shape["calls"])
+        )
+        given += " (the demo's values where not given)"
+        (min_tools, max_tools), (min_calls, max_calls) = shape["tools"], shape["calls"]
         try:
-            CorpusSettings(*shape["tools"], *shape["calls"]).validate(default_world())
+            CorpusSettings(
+                min_tools=min_tools, max_tools=max_tools, min_calls=min_calls, max_calls=max_calls
+            ).validate(default_world())
         except ValueError as error:
+            parser.error(f"{given}: {_flag_names(str(error))}")
+        if args.calls is not None and max_calls > max_tools:
+            # the generator would cap the calls at the tools offered without a word
             parser.error(
-                f"--tools {' '.join(map(str, shape['tools']))} --calls "
-                f"{' '.join(map(str, shape['calls']))}: {error}"
+                f"{given}: a prompt makes at most one call per offered tool; pass --calls MAX "
+                f"<= --tools MAX ({max_tools})"
             )
     if getattr(args, "device", "cpu") != "cpu":
         from rft_trl.demo.pipeline import DemoError, check_device
@@ -302,6 +313,18 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
 def done_chunks(path: Path) -> set[tuple[int, str]]:
     """(seed, variant) pairs already in the results file."""
     return {(row["seed"], row["variant"]) for row in read_rows(path) if row.get("kind") == "run"}
+
+
+def _flag_names(message: str) -> str:
+    """A corpus-shape error with the corpus' argument names written as this script's flags."""
+    for name, flag in [
+        ("min_tools", "--tools MIN"),
+        ("max_tools", "--tools MAX"),
+        ("min_calls", "--calls MIN"),
+        ("max_calls", "--calls MAX"),
+    ]:
+        message = message.replace(name, flag)
+    return message
 
 
 def corpus_shape(settings: DemoSettings) -> dict[str, list[int]]:
@@ -334,15 +357,17 @@ def recorded_setup(row: dict[str, Any]) -> dict[str, Any]:
     fingerprint, is compared: a fingerprint also changes with the text generators' code, and earlier
     records hold the same weights under an earlier one. A recipe field an older record lacks had its
     default; a record without a recipe is compared by its base's name; one without a device ran on
-    the CPU, one without a corpus shape on the demo's."""
+    the CPU, one without a corpus shape on its preset's (the demo's since 7d02819; before it the
+    full demo offered up to 4 tools)."""
     from rft_trl.demo.base_model import BaseRecipe
-    from rft_trl.demo.pipeline import DemoSettings
+    from rft_trl.demo.pipeline import settings_for
 
     settings = row.get("settings", {})
+    preset = settings_for("unused", quick=bool(settings.get("quick", False)))
     recorded: dict[str, Any] = {
         "device": settings.get("device", "cpu"),
         "steps": settings.get("budget", {}).get("steps"),
-        "corpus": settings.get("corpus", corpus_shape(DemoSettings(out=Path()))),
+        "corpus": settings.get("corpus", corpus_shape(preset)),
     }
     if "base_recipe" in row:
         defaults = json.loads(json.dumps(asdict(BaseRecipe())))
@@ -430,6 +455,13 @@ def seed_settings(seed: int, args: argparse.Namespace) -> DemoSettings:
     )
 
 
+def rows_at_the_cut(splits: Splits, max_length: int) -> int:
+    """Training and held-out rows as long as the tokenizing cut: their response may be cut short."""
+    return sum(
+        len(ids) >= max_length for data in (splits.train, splits.test) for ids in data["input_ids"]
+    )
+
+
 class SeedContext:
     """Everything the variants of one seed share: base, data, SHAD labels and label quality."""
 
@@ -445,6 +477,15 @@ class SeedContext:
         )
         model, self.tokenizer = self.base.load()
         self.splits = demo_data(self.tokenizer, settings)
+        cut = rows_at_the_cut(self.splits, settings.max_length)
+        if cut:
+            print(
+                f"warning: seed {seed}: {cut} of {len(self.splits.train) + len(self.splits.test)} "
+                f"rows reach the {settings.max_length}-token cut and lose the end of their "
+                "response (long prompts: many tools offered, or stock sentences); pass a smaller "
+                "--tools MAX or --stock-sentences",
+                file=sys.stderr,
+            )
         started = time.perf_counter()
         shad = run_shad(model, self.tokenizer, self.splits, settings)
         self.shad_seconds = time.perf_counter() - started
@@ -1113,17 +1154,15 @@ def summary_markdown(rows: list[dict[str, Any]]) -> str:
     seeds_rows = list({r["seed"]: r for r in rows if r.get("kind") == "seed"}.values())
     by = {(r["seed"], r["variant"]): r for r in runs}
     seeds = sorted({r["seed"] for r in runs})
-    # records before the corpus shape was recorded used the demo's
-    shapes = sorted(
-        {
-            "tools {} to {}, calls {} to {}".format(*c["tools"], *c["calls"])
-            for r in seeds_rows
-            if (c := r.get("settings", {}).get("corpus")) is not None
-        }
-    )
+    shapes: dict[str, list[int]] = {}
+    for row in seeds_rows:
+        shape = recorded_setup(row)["corpus"]  # older records: their preset's shape
+        text = "tools {} to {}, calls {} to {}".format(*shape["tools"], *shape["calls"])
+        shapes.setdefault(text, []).append(row["seed"])
+    shape_line = "; ".join(f"{text} (seeds {sorted(s)})" for text, s in shapes.items())
     lines = [
         f"Seeds: {seeds}; held-out samples per seed: {sorted({r['n_test'] for r in runs})}.",
-        *([f"Corpus shape per prompt: {'; '.join(shapes)}."] if shapes else []),
+        *([f"Corpus shape per prompt: {shape_line}."] if shapes else []),
         "",
         "| variant | exact match % | Δ EM vs SFT (paired) | seeds better | format valid % | Δ format vs SFT | "
         "held-out loss, boilerplate | held-out loss, reasoning | Δ reasoning loss vs SFT | label accuracy | label F1 |",

@@ -1,6 +1,7 @@
-# Sourced by gpu_check.sh and gpu_bases.sh: offline Hugging Face settings, the repo on PYTHONPATH,
-# $python, and the carried wheels (.whl*/*.whl) installed into /tmp/site unless SKIP_WHEELS=1 says
-# a calling script already did. Exits the caller with status 1 if the install fails.
+# Sourced by gpu_check.sh, gpu_bases.sh and gpu_evidence.sh: offline Hugging Face settings, the
+# repo on PYTHONPATH, $python, and the carried wheels (.whl*/*.whl) installed into /tmp/site unless
+# SKIP_WHEELS=1 says a calling script already did. Exits the caller with status 1 if the install
+# fails.
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONUNBUFFERED=1
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 python=${PYTHON:-python3}

@@ -67,6 +67,8 @@ def test_quick_demo_writes_well_formed_metrics(quick_demo, capsys):
         assert metrics["seconds"][phase] >= 0
     assert {"rft_trl", "torch", "transformers", "trl", "peft"} <= set(metrics["versions"])
     assert metrics["seed"] == 0 and metrics["settings"]["quick"] is True
+    shape = [metrics["settings"][k] for k in ("min_tools", "max_tools", "min_calls", "max_calls")]
+    assert shape == [2, 2, 1, 3]  # the corpus shape: 2 tools offered, 1-2 calls
     for run in ("sft", "rft"):
         curve = metrics["curves"][run]
         assert curve[0]["step"] == 0 and curve[-1]["step"] == metrics["settings"]["budget"]["steps"]

@@ -62,6 +62,8 @@ def test_quick_run_writes_one_row_per_variant_then_resumes_and_summarises(tmp_pa
     runs = [r for r in rows if r["kind"] == "run"]
     assert [r["variant"] for r in runs] == ["sft", "rft", "rft_gt", "rft_margin", "sft_per_sample"]
     assert [r["kind"] for r in rows].count("seed") == 1
+    seed_row = next(r for r in rows if r["kind"] == "seed")
+    assert seed_row["settings"]["corpus"] == {"tools": [2, 2], "calls": [1, 3]}  # resume checks it
     for row in runs:
         assert 0.0 <= row["exact_match"] <= 1.0 and 0.0 <= row["format_valid"] <= 1.0
         assert row["heldout_reasoning_loss"] > 0 and row["heldout_boilerplate_loss"] > 0
@@ -166,6 +168,7 @@ def test_quick_run_writes_one_row_per_variant_then_resumes_and_summarises(tmp_pa
     assert summary.returncode == 0, summary.stderr[-4000:]
     table = summary.stdout
     assert "| variant | exact match %" in table
+    assert "Corpus shape per prompt: tools 2 to 2, calls 1 to 3 (seeds [0])." in table
     assert all(f"| {v} |" in table for v in ("sft", "rft", "rft_gt"))
     assert "SHAD label quality per seed" in table
     assert "| variant | json exact | json Δ exact | json format | react exact" in table
@@ -332,16 +335,26 @@ def test_corpus_shape_options_reach_the_data_and_bad_shapes_are_refused(
         assert {call.name for call in sample.calls} <= set(sample.tools)
     plain = demo_data(tiny_tokenizer, replace(default, n_train=40, n_test=20))
     assert all(len(s.tools) == 2 and 1 <= len(s.calls) <= 2 for s in plain.train_samples)
+    assert evidence.rows_at_the_cut(plain, 1024) == 0
+    assert evidence.rows_at_the_cut(plain, 64) == 60  # every prompt is longer than that
+    two = evidence.seed_settings(
+        0, evidence.parse_args(["run", "--tools", "3", "4", "--calls", "2", "2"])
+    )
+    assert all(
+        len(s.calls) == 2
+        for s in demo_data(tiny_tokenizer, replace(two, n_train=30, n_test=1)).train_samples
+    )
     for argv, message in [
-        (["--tools", "2", "2", "--calls", "3", "3"], "min_calls=3 exceeds min_tools=2"),
-        (["--tools", "0", "2"], "min_tools=0"),
-        (["--tools", "4", "3"], "max_tools=3 is below min_tools=4"),
-        (["--calls", "3", "1"], "max_calls=1 is below min_calls=3"),
+        (["--tools", "2", "2", "--calls", "3", "3"], "--calls MIN=3 exceeds --tools MIN=2"),
+        (["--tools", "0", "2"], "--tools MIN=0"),
+        (["--tools", "4", "3"], "--tools MAX=3 is below --tools MIN=4"),
+        (["--calls", "3", "1"], "--calls MAX=1 is below --calls MIN=3"),
+        (["--tools", "3", "4", "--calls", "2", "9"], "pass --calls MAX <= --tools MAX (4)"),
     ]:
         with pytest.raises(SystemExit):
             evidence.parse_args(["run", *argv])
         err = capsys.readouterr().err
-        assert message in err and "--tools " in err and "--calls " in err
+        assert message in err and "(the demo's values where not given)" in err
 
 
 def test_resuming_with_another_corpus_shape_is_refused(tmp_path, benchmark_script):
@@ -362,7 +375,7 @@ def test_resuming_with_another_corpus_shape_is_refused(tmp_path, benchmark_scrip
     refusal = evidence.check_resumable(results, [0], harder)
     assert refusal is not None and "already holds seed 0 from another setup" in refusal
     assert "corpus {'tools': [2, 2], 'calls': [1, 3]} there" in refusal
-    record["settings"]["corpus"] = setup["corpus"] | {"tools": [3, 4], "calls": [2, 3]}
+    record["settings"]["corpus"] = {"tools": [3, 4], "calls": [2, 3]}
     results.write_text(json.dumps(record) + "\n")
     assert evidence.check_resumable(results, [0], harder) is None
     assert "corpus" in evidence.check_resumable(results, [0], args)
