@@ -268,11 +268,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         from rft_trl.synthetic.corpus import CorpusSettings
 
         shape = corpus_shape(seed_settings(0, args))
-        given = f"--tools {' '.join(map(str, shape['tools']))} --calls " + " ".join(
-            map(str, shape["calls"])
-        )
-        given += " (the demo's values where not given)"
         (min_tools, max_tools), (min_calls, max_calls) = shape["tools"], shape["calls"]
+        given = (
+            f"--tools {min_tools} {max_tools} --calls {min_calls} {max_calls} (the demo's values "
+            "where not given)"
+        )
         try:
             CorpusSettings(
                 min_tools=min_tools, max_tools=max_tools, min_calls=min_calls, max_calls=max_calls
