@@ -414,3 +414,18 @@ def test_after_reasoning_marks_tokens_that_follow_a_reasoning_response_token(ben
     # flat over the rows, the second row's first response token would follow a reasoning token
     assert after.tolist() == [False, True, True, False, False, True]
     assert len(after) == len(response_arrays(rows)["gt"])
+
+
+def test_summary_names_each_corpus_shape_with_its_seeds(tmp_path, benchmark_script):
+    evidence = benchmark_script("evidence")
+    recorded = ROOT / "benchmarks" / "results" / "evidence-gpu-h256-harder-150-steps.jsonl"
+    harder = json.loads(recorded.read_text().splitlines()[0])  # a seed record, shape 3-4 / 2-3
+    assert harder["kind"] == "seed" and harder["settings"]["corpus"]["tools"] == [3, 4]
+    older = {**harder, "seed": 0, "settings": {}}  # before the shape was recorded: the demo's
+    seed_rows = [older, {**harder, "seed": 1}]
+    runs = [_row(s, v, 0.3) for s in (0, 1) for v in ("sft", "rft")]
+    lines = evidence.summary_markdown(seed_rows + runs).splitlines()
+    assert lines[1] == (
+        "Corpus shape per prompt: tools 2 to 2, calls 1 to 3 (seeds [0]); "
+        "tools 3 to 4, calls 2 to 3 (seeds [1])."
+    )
