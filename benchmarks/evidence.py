@@ -831,13 +831,12 @@ def _after_reasoning(dataset: Any) -> np.ndarray:
     from rft_trl.demo.metrics import flat
     from rft_trl.synthetic import IGNORE_INDEX, REASONING
 
-    labels = flat(dataset["labels"], np.int64)
-    in_loss = labels != IGNORE_INDEX
+    rows = dataset["labels"]  # read the column once
+    in_loss = flat(rows, np.int64) != IGNORE_INDEX
     reasoning = in_loss & (flat(dataset["gt_class"], np.int64) == REASONING)
     before = np.concatenate([[False], reasoning[:-1]])
-    before[np.cumsum([0, *map(len, dataset["labels"])])[:-1]] = (
-        False  # a row starts with its prompt
-    )
+    row_starts = np.cumsum([0, *map(len, rows)])[:-1]
+    before[row_starts] = False  # nothing comes before a row's first token
     return before[in_loss]
 
 
