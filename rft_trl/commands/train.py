@@ -46,8 +46,4 @@ def run(args: argparse.Namespace) -> int:
     trainer.accelerator.print(f"Model saved to {training_args.output_dir}.")
     if training_args.push_to_hub:
         trainer.push_to_hub(dataset_name=recipe.script_args.dataset_name)
-    # Under torchrun/accelerate, tear the process group down before exit: left to interpreter
-    # shutdown, a gloo thread can still be joinable and abort a rank that trained fine
-    # ("terminate called without an active exception"). A no-op in a single process.
-    trainer.accelerator.end_training()
     return 0
