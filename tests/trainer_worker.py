@@ -18,6 +18,7 @@ from safetensors.torch import save_file
 sys.path.insert(0, os.path.dirname(__file__))
 
 from rft_trl.config import RFTConfig
+from rft_trl.shad.dist import shut_down
 from rft_trl.trainer import RFTTrainer
 
 import tiny_rows
@@ -84,10 +85,7 @@ def main() -> None:
                 {"loss": loss, "log": log, "world_size": int(os.environ.get("WORLD_SIZE", "1"))},
                 handle,
             )
-    # Tear the process group down before exit: left to interpreter shutdown, a gloo thread can
-    # still be joinable and abort the process ("terminate called without an active exception").
-    if torch.distributed.is_initialized():
-        torch.distributed.destroy_process_group()
+    shut_down()  # the trainer died with one_step; see rft_trl.shad.dist.shut_down
 
 
 if __name__ == "__main__":

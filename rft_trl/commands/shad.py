@@ -43,11 +43,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run SHAD from the YAML; expected errors print one paragraph and return 2."""
+    from rft_trl.shad import dist
+
     try:
-        return _run(args)
+        status = _run(args)
     except (ConfigError, *_EXPECTED) as error:
         print(f"rft-trl shad: error: {error}", file=sys.stderr)
         return 2
+    dist.shut_down()
+    return status
 
 
 def parse_config(path: str) -> tuple[Any, Any, Any, Any]:

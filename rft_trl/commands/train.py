@@ -28,6 +28,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"rft-trl train: {error}", file=sys.stderr)
         return 2
 
+    from rft_trl.shad import dist
+
+    _train(recipe, train_dataset, eval_dataset)
+    dist.shut_down()
+    return 0
+
+
+def _train(recipe, train_dataset, eval_dataset) -> None:
+    """Train, save and push as `trl sft` does; the trainer (and any DDP model) dies on return."""
     from trl import get_peft_config, get_quantization_config
 
     from rft_trl.trainer import RFTTrainer
@@ -46,4 +55,3 @@ def run(args: argparse.Namespace) -> int:
     trainer.accelerator.print(f"Model saved to {training_args.output_dir}.")
     if training_args.push_to_hub:
         trainer.push_to_hub(dataset_name=recipe.script_args.dataset_name)
-    return 0

@@ -1,4 +1,4 @@
-"""The few torch.distributed helpers SHAD needs; all are no-ops in a single process."""
+"""The few torch.distributed helpers rft-trl needs; all are no-ops in a single process."""
 
 from __future__ import annotations
 
@@ -54,3 +54,20 @@ def sum_int(value: int) -> int:
     tensor = torch.tensor([value], dtype=torch.long, device=device)
     torch_dist.all_reduce(tensor)
     return int(tensor.item())
+
+
+def shut_down() -> None:
+    """Collect garbage, wait for every process, then destroy the default process group.
+
+    Left to interpreter shutdown, a gloo thread can still be joinable and abort a rank that trained
+    fine ("terminate called without an active exception"). Destroyed while a DDP model is alive,
+    the group is freed later by the model's Reducer with the GIL held, and its gloo threads wait for
+    the GIL: a hang. So the caller drops its trainer first, and this collects before destroying.
+    """
+    if not _active():
+        return
+    import gc
+
+    gc.collect()
+    barrier()
+    torch_dist.destroy_process_group()
