@@ -1,28 +1,47 @@
-"""`rft_trl.shad.dist`: the torch.distributed helpers, in one process and in a one-rank gloo group."""
+"""`rft_trl.dist`: the torch.distributed helpers, in one process and under torchrun (gloo, 2 ranks)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 
-from rft_trl.shad import dist
+import pytest
 
-# One rank of a gloo group: train a DDP model inside a function (so it dies on return, as
-# `rft-trl train` does with its trainer), then shut down and report what is left.
-ONE_RANK = """
+from rft_trl import dist
+
+# One rank: collectives, a DDP model that dies inside a function (as `rft-trl train`'s trainer
+# does), then `shut_down` while rank 1 still holds a second DDP model: rank 0 destroys its group,
+# rank 1 warns and keeps it (then tears it down itself, so the test cannot abort at exit).
+RANK_SCRIPT = """
+import gc, json, sys, warnings
 import torch, torch.distributed as td
-from rft_trl.shad import dist
+from rft_trl import dist
 
-def train():
-    td.init_process_group("gloo")
+def train_ddp():
     model = torch.nn.parallel.DistributedDataParallel(torch.nn.Linear(4, 2))
     model(torch.ones(3, 4)).sum().backward()
-    return dist.rank(), dist.world_size(), dist.sum_int(5), dist.broadcast("x")
+    return model
 
-print(train(), flush=True)
-dist.shut_down()
-print("initialized after:", td.is_initialized(), flush=True)
+td.init_process_group("gloo")
+record = {"rank": dist.rank(), "world": dist.world_size(), "main": dist.is_main(),
+          "sum": dist.sum_int(dist.rank() + 1), "broadcast": dist.broadcast(f"from {dist.rank()}")}
+train_ddp()
+kept = train_ddp()  # building a DDP model is a collective: every rank builds it
+if dist.rank() == 0:
+    kept = None
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    dist.shut_down()
+record["initialized_after"] = td.is_initialized()
+record["warnings"] = [str(w.message) for w in caught]
+with open(f"{sys.argv[1]}/rank{record['rank']}.json", "w") as handle:
+    json.dump(record, handle)
+if kept is not None:
+    del kept
+    gc.collect()
+    td.destroy_process_group()
 """
 
 
@@ -33,23 +52,29 @@ def test_helpers_are_no_ops_without_a_group():
     dist.shut_down()  # nothing to destroy: returns quietly
 
 
-def test_shut_down_destroys_the_group_after_a_ddp_model(tmp_path):
-    env = {
-        **os.environ,
-        "MASTER_ADDR": "127.0.0.1",
-        "MASTER_PORT": "0",
-        "RANK": "0",
-        "WORLD_SIZE": "1",
-        "OMP_NUM_THREADS": "1",
-    }
-    proc = subprocess.run(
-        [sys.executable, "-c", ONE_RANK],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-    )
+@pytest.mark.slow
+def test_shut_down_under_torchrun(tmp_path):
+    script = tmp_path / "rank.py"
+    script.write_text(RANK_SCRIPT)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+        str(script), str(tmp_path),
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.splitlines() == ["(0, 1, 5, 'x')", "initialized after: False"]
     assert "terminate called" not in proc.stderr
+    for rank in (0, 1):
+        record = json.loads((tmp_path / f"rank{rank}.json").read_text())
+        assert record["rank"] == rank and record["world"] == 2 and record["main"] == (rank == 0)
+        assert record["sum"] == 3 and record["broadcast"] == "from 0"
+        # Rank 1's live model keeps its group, with a warning that says why; rank 0 destroys its own.
+        assert record["initialized_after"] is (rank == 1)
+        if rank == 0:
+            assert record["warnings"] == []
+        else:
+            assert len(record["warnings"]) == 1
+            assert (
+                "1 DistributedDataParallel model(s) still referenced on rank 1"
+                in (record["warnings"][0])
+            )

@@ -75,7 +75,8 @@ def worker(argv: list[str]) -> None:
     torch.distributed.init_process_group(
         "gloo", timeout=datetime.timedelta(seconds=LOCK_WAIT_TIMEOUT)
     )
-    from rft_trl.shad import dist, save_labels
+    from rft_trl import dist
+    from rft_trl.shad import save_labels
     from rft_trl.shad import score as score_module
 
     counted = {"batches": 0}
@@ -195,3 +196,6 @@ def test_two_processes_give_the_same_labels_as_one(tiny_checkpoint, tiny_tokeniz
 if __name__ == "__main__" and "--worker" in sys.argv:
     sys.argv.remove("--worker")
     worker(sys.argv[1:])
+    from rft_trl import dist
+
+    dist.shut_down()  # the labelling results (and the shuffle-tune's DDP model) died with worker()

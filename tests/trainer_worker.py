@@ -18,7 +18,7 @@ from safetensors.torch import save_file
 sys.path.insert(0, os.path.dirname(__file__))
 
 from rft_trl.config import RFTConfig
-from rft_trl.shad.dist import shut_down
+from rft_trl.dist import shut_down
 from rft_trl.trainer import RFTTrainer
 
 import tiny_rows
@@ -85,7 +85,7 @@ def main() -> None:
                 {"loss": loss, "log": log, "world_size": int(os.environ.get("WORLD_SIZE", "1"))},
                 handle,
             )
-    shut_down()  # the trainer died with one_step; see rft_trl.shad.dist.shut_down
+    shut_down()  # the trainer died with one_step; see rft_trl.dist.shut_down
 
 
 if __name__ == "__main__":

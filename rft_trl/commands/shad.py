@@ -43,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run SHAD from the YAML; expected errors print one paragraph and return 2."""
-    from rft_trl.shad import dist
+    from rft_trl import dist
 
     try:
         status = _run(args)
@@ -109,7 +109,8 @@ def load_train_eval(script_args, training_args, dataset_args):
 def _run(args: argparse.Namespace) -> int:
     from trl import SFTTrainer, get_peft_config, get_quantization_config
 
-    from rft_trl.shad import dist, label_dataset, save_result
+    from rft_trl import dist
+    from rft_trl.shad import label_dataset, save_result
     from rft_trl.shad.settings import ShadSettings
 
     started = time.perf_counter()

@@ -4,6 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
+    from datasets import Dataset
+
+    from rft_trl.recipe import Recipe
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,15 +36,22 @@ def run(args: argparse.Namespace) -> int:
         print(f"rft-trl train: {error}", file=sys.stderr)
         return 2
 
-    from rft_trl.shad import dist
+    from rft_trl import dist
 
-    _train(recipe, train_dataset, eval_dataset)
+    # No `finally`: after an error the traceback keeps the trainer's DDP model alive, and
+    # destroying the process group under it can hang (see `dist.shut_down`).
+    upload = _train(recipe, train_dataset, eval_dataset)
     dist.shut_down()
+    if upload is not None:
+        upload.result()  # rank 0 waits for its upload here, not the other ranks in a barrier
     return 0
 
 
-def _train(recipe, train_dataset, eval_dataset) -> None:
-    """Train, save and push as `trl sft` does; the trainer (and any DDP model) dies on return."""
+def _train(recipe: Recipe, train_dataset: Dataset, eval_dataset: Dataset | None) -> Future | None:
+    """Train, save and push as `trl sft` does; the trainer (and any DDP model) dies on return.
+
+    Returns the hub upload still running on rank 0 (`push_to_hub: true`), else None.
+    """
     from trl import get_peft_config, get_quantization_config
 
     from rft_trl.trainer import RFTTrainer
@@ -53,5 +68,6 @@ def _train(recipe, train_dataset, eval_dataset) -> None:
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     trainer.save_model(training_args.output_dir)
     trainer.accelerator.print(f"Model saved to {training_args.output_dir}.")
-    if training_args.push_to_hub:
-        trainer.push_to_hub(dataset_name=recipe.script_args.dataset_name)
+    if not training_args.push_to_hub:
+        return None
+    return trainer.push_to_hub(dataset_name=recipe.script_args.dataset_name, blocking=False)

@@ -15,10 +15,9 @@ import pyarrow as pa
 import torch
 from datasets import Dataset, Sequence, Value
 
-from rft_trl import __version__
+from rft_trl import __version__, dist
 from rft_trl.loss import IGNORE_INDEX
 from rft_trl.modeling import lm_head_parts
-from rft_trl.shad import dist
 from rft_trl.shad import score as score_module
 from rft_trl.shad.adapter import ShadAdapter, shad_lora_config
 from rft_trl.shad.batching import pad_id_of, plan_shards

@@ -38,7 +38,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from rft_trl.shad import dist
+from rft_trl import dist
 
 try:  # POSIX; elsewhere independent runs must not share one cache entry at the same time
     import fcntl

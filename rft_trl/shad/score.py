@@ -14,9 +14,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from rft_trl import dist
 from rft_trl.loss import IGNORE_INDEX, shift_targets
 from rft_trl.modeling import forward_token_logprobs
-from rft_trl.shad import dist
 from rft_trl.shad.batching import pad_rows
 from rft_trl.shad.cache import ShardStore, sha256_json
 

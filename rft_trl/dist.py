@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import torch.distributed as torch_dist
 
 
@@ -57,17 +59,32 @@ def sum_int(value: int) -> int:
 
 
 def shut_down() -> None:
-    """Collect garbage, wait for every process, then destroy the default process group.
+    """Wait for every rank, then destroy the default process group; call it last, on every rank.
 
-    Left to interpreter shutdown, a gloo thread can still be joinable and abort a rank that trained
-    fine ("terminate called without an active exception"). Destroyed while a DDP model is alive,
-    the group is freed later by the model's Reducer with the GIL held, and its gloo threads wait for
-    the GIL: a hang. So the caller drops its trainer first, and this collects before destroying.
+    Left to interpreter exit, a gloo worker thread can still be freeing a finished collective's
+    tensors, which needs the GIL the dying interpreter no longer hands out: the rank aborts with
+    "terminate called without an active exception" (pytorch/pytorch#190489). Destroyed while a
+    DDP model is alive, the group is freed later by the model's Reducer with the GIL held, and its
+    threads wait for it: a hang. So callers drop their trainer first; this collects garbage, and a
+    rank that still holds a DDP model warns and leaves its group to exit as before. No collective
+    on Python tensors runs here: the final barrier must not be left holding one.
     """
     if not _active():
         return
     import gc
 
+    from torch.nn.parallel import DistributedDataParallel
+
     gc.collect()
+    # type(), not isinstance(): the latter reads `__class__`, which warns on deprecated torch objects.
+    alive = sum(issubclass(type(obj), DistributedDataParallel) for obj in gc.get_objects())
     barrier()
+    if alive:
+        warnings.warn(
+            f"{alive} DistributedDataParallel model(s) still referenced on rank {rank()}, so its "
+            "process group is left to interpreter exit: destroying it under a live model can "
+            "hang. Drop references to the trainer before the run ends.",
+            stacklevel=2,
+        )
+        return
     torch_dist.destroy_process_group()
