@@ -59,15 +59,18 @@ def sum_int(value: int) -> int:
 
 
 def shut_down() -> None:
-    """Wait for every rank, then destroy the default process group; call it last, on every rank.
+    """Wait for every rank, then destroy the default process group; call it once, last, on every rank.
 
-    Left to interpreter exit, a gloo worker thread can still be freeing a finished collective's
-    tensors, which needs the GIL the dying interpreter no longer hands out: the rank aborts with
-    "terminate called without an active exception" (pytorch/pytorch#190489). Destroyed while a
-    DDP model is alive, the group is freed later by the model's Reducer with the GIL held, and its
-    threads wait for it: a hang. So callers drop their trainer first; this collects garbage, and a
-    rank that still holds a DDP model warns and leaves its group to exit as before. No collective
-    on Python tensors runs here: the final barrier must not be left holding one.
+    At interpreter exit a gloo worker thread may still be freeing a finished collective whose
+    tensor has a Python object; that needs the GIL the dying interpreter no longer hands out, and
+    the rank aborts with "terminate called without an active exception" (pytorch/pytorch#190489).
+    Here the last gloo work is a tensor-free barrier, queued after a garbage collection that gives
+    the caller's last collectives time to be retired (so no collective on Python tensors may run
+    here): the race is made unlikely, not impossible.
+    Destroying the group frees its threads only when nothing in C++ still holds it (a DDP model
+    built earlier does). Destroyed under a live DDP model, the group is freed later by the model's
+    Reducer with the GIL held, and its threads wait for it: a hang. So callers drop their trainer
+    first, and a rank that still holds a DDP model warns and keeps its group (destroy is local).
     """
     if not _active():
         return

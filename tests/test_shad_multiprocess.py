@@ -165,6 +165,7 @@ def test_two_processes_give_the_same_labels_as_one(tiny_checkpoint, tiny_tokeniz
         fcntl.flock(held, fcntl.LOCK_UN)
         proc.wait(timeout=300)
     assert proc.returncode == 0, log.read_text()[-4000:]
+    assert "still referenced" not in log.read_text()  # no DDP model outlived the labelling
     assert still_waiting
 
     ranks = [json.loads((out / f"rank{r}.json").read_text()) for r in range(2)]

@@ -38,8 +38,8 @@ def run(args: argparse.Namespace) -> int:
 
     from rft_trl import dist
 
-    # No `finally`: after an error the traceback keeps the trainer's DDP model alive, and
-    # destroying the process group under it can hang (see `dist.shut_down`).
+    # No `finally`: a rank that failed would wait in shut_down's barrier while the others are
+    # still in a training collective; torchrun tears the ranks down after an error instead.
     upload = _train(recipe, train_dataset, eval_dataset)
     dist.shut_down()
     if upload is not None:
@@ -66,8 +66,12 @@ def _train(recipe: Recipe, train_dataset: Dataset, eval_dataset: Dataset | None)
         peft_config=get_peft_config(recipe.model_args),
     )
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
-    trainer.save_model(training_args.output_dir)
-    trainer.accelerator.print(f"Model saved to {training_args.output_dir}.")
     if not training_args.push_to_hub:
+        trainer.save_model(training_args.output_dir)
+        trainer.accelerator.print(f"Model saved to {training_args.output_dir}.")
         return None
-    return trainer.push_to_hub(dataset_name=recipe.script_args.dataset_name, blocking=False)
+    # push_to_hub saves to output_dir itself; a separate save_model would upload synchronously
+    # ("Model save") while the other ranks wait in shut_down's barrier.
+    upload = trainer.push_to_hub(dataset_name=recipe.script_args.dataset_name, blocking=False)
+    trainer.accelerator.print(f"Model saved to {training_args.output_dir}; uploading to the hub.")
+    return upload
