@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import warnings
 
 import torch.distributed as torch_dist
@@ -74,8 +75,6 @@ def shut_down() -> None:
     """
     if not _active():
         return
-    import gc
-
     from torch.nn.parallel import DistributedDataParallel
 
     gc.collect()

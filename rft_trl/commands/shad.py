@@ -179,5 +179,4 @@ def _run(args: argparse.Namespace) -> int:
         print(
             f"Train with `shad_labels_path: {written}`; view them with `rft-trl inspect {written}`."
         )
-    dist.barrier()
-    return 0
+    return 0  # the other ranks wait for rank 0's files in run()'s dist.shut_down()
