@@ -208,6 +208,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "two tools). A JSON response makes every call at once, so more calls make exact match "
         "harder; a base that already solves the demo's task can be tested on a harder one.",
     )
+    common.add_argument(
+        "--spoken-values",
+        action="store_true",
+        help="State dates, times and whole numbers up to twenty in words in the requests ('March 7, "
+        "2025', '3:30 pm', 'seven'), so a call must rewrite them, not copy them: a mapping the base "
+        "never saw in pretraining, for a task a base that copies well cannot already solve.",
+    )
     run = sub.add_parser("run", parents=[common], help="Run (or resume) the benchmark chunks.")
     run.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     run.add_argument("--results", default="benchmarks/results/evidence.jsonl")
@@ -347,6 +354,7 @@ def setup_of(settings: DemoSettings) -> dict[str, Any]:
         "n_test": settings.n_test,
         "stock_sentences": settings.stock_sentences,
         "stock_fixed": settings.stock_fixed,
+        "spoken_values": settings.spoken_values,
         "corpus": corpus_shape(settings),
         "steps": settings.budget.steps,
     }
@@ -374,7 +382,7 @@ def recorded_setup(row: dict[str, Any]) -> dict[str, Any]:
         recorded["base_recipe"] = {**defaults, **row["base_recipe"]}
     else:
         recorded["base"] = row.get("base")
-    for key in ("n_test", "stock_sentences", "stock_fixed"):
+    for key in ("n_test", "stock_sentences", "stock_fixed", "spoken_values"):
         recorded[key] = settings.get(key)
     return {k: v for k, v in recorded.items() if v is not None}
 
@@ -450,6 +458,7 @@ def seed_settings(seed: int, args: argparse.Namespace) -> DemoSettings:
         n_test=args.n_test,
         stock_sentences=args.stock_sentences,
         stock_fixed=args.stock_fixed,
+        spoken_values=args.spoken_values,
         device=args.device,
         **corpus,
     )
@@ -650,6 +659,7 @@ def run(args: argparse.Namespace) -> int:
                     "n_test": ctx.settings.n_test,
                     "stock_sentences": ctx.settings.stock_sentences,
                     "stock_fixed": ctx.settings.stock_fixed,
+                    "spoken_values": ctx.settings.spoken_values,
                     "corpus": corpus_shape(ctx.settings),
                     "budget": ctx.settings.budget.__dict__,
                     "quick": args.quick,
@@ -1155,8 +1165,11 @@ def summary_markdown(rows: list[dict[str, Any]]) -> str:
     seeds = sorted({r["seed"] for r in runs})
     shapes: dict[str, list[int]] = {}
     for row in seeds_rows:
-        shape = recorded_setup(row)["corpus"]  # older records: their preset's shape
+        setup = recorded_setup(row)
+        shape = setup["corpus"]  # older records: their preset's shape
         text = "tools {} to {}, calls {} to {}".format(*shape["tools"], *shape["calls"])
+        if setup.get("spoken_values"):
+            text += ", spoken values"
         shapes.setdefault(text, []).append(row["seed"])
     shape_line = "; ".join(f"{text} (seeds {sorted(s)})" for text, s in shapes.items())
     lines = [

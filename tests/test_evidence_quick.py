@@ -337,6 +337,13 @@ def test_corpus_shape_options_reach_the_data_and_bad_shapes_are_refused(
     assert all(len(s.tools) == 2 and 1 <= len(s.calls) <= 2 for s in plain.train_samples)
     assert evidence.rows_at_the_cut(plain, 1024) == 0
     assert evidence.rows_at_the_cut(plain, 64) == 60  # every prompt is longer than that
+    assert not default.spoken_values  # the demo's requests unless asked
+    spoken = evidence.seed_settings(0, evidence.parse_args(["run", "--spoken-values"]))
+    assert spoken.spoken_values and evidence.setup_of(spoken)["spoken_values"]
+    said = demo_data(tiny_tokenizer, replace(spoken, n_train=40, n_test=20))
+    pairs = list(zip(plain.train_samples, said.train_samples, strict=True))
+    assert all(a.calls == b.calls and a.first_response == b.first_response for a, b in pairs)
+    assert any(a.prompt_messages != b.prompt_messages for a, b in pairs)
     two = evidence.seed_settings(
         0, evidence.parse_args(["run", "--tools", "3", "4", "--calls", "2", "2"])
     )
@@ -379,6 +386,15 @@ def test_resuming_with_another_corpus_shape_is_refused(tmp_path, benchmark_scrip
     results.write_text(json.dumps(record) + "\n")
     assert evidence.check_resumable(results, [0], harder) is None
     assert "corpus" in evidence.check_resumable(results, [0], args)
+    # a record without the key had the plain requests; one with spoken values needs the flag
+    record["settings"]["spoken_values"] = True
+    results.write_text(json.dumps(record) + "\n")
+    refusal = evidence.check_resumable(results, [0], harder)
+    assert refusal is not None and "spoken_values True there, False now" in refusal
+    spoken = evidence.parse_args(
+        ["run", "--seeds", "0", "--tools", "3", "4", "--calls", "2", "3", "--spoken-values"]
+    )
+    assert evidence.check_resumable(results, [0], spoken) is None
 
 
 @pytest.mark.skipif(
@@ -422,10 +438,12 @@ def test_summary_names_each_corpus_shape_with_its_seeds(tmp_path, benchmark_scri
     harder = json.loads(recorded.read_text().splitlines()[0])  # a seed record, shape 3-4 / 2-3
     assert harder["kind"] == "seed" and harder["settings"]["corpus"]["tools"] == [3, 4]
     older = {**harder, "seed": 0, "settings": {}}  # before the shape was recorded: the demo's
-    seed_rows = [older, {**harder, "seed": 1}]
-    runs = [_row(s, v, 0.3) for s in (0, 1) for v in ("sft", "rft")]
+    spoken = {**harder, "seed": 2, "settings": {**harder["settings"], "spoken_values": True}}
+    seed_rows = [older, {**harder, "seed": 1}, spoken]
+    runs = [_row(s, v, 0.3) for s in (0, 1, 2) for v in ("sft", "rft")]
     lines = evidence.summary_markdown(seed_rows + runs).splitlines()
     assert lines[1] == (
         "Corpus shape per prompt: tools 2 to 2, calls 1 to 3 (seeds [0]); "
-        "tools 3 to 4, calls 2 to 3 (seeds [1])."
+        "tools 3 to 4, calls 2 to 3 (seeds [1]); tools 3 to 4, calls 2 to 3, spoken values "
+        "(seeds [2])."
     )

@@ -19,6 +19,7 @@ from rft_trl.synthetic import (
     make_splits,
     prompt_messages,
 )
+from rft_trl.synthetic.corpus import spoken_value
 from rft_trl.synthetic.evaluator import evaluate_response, parse_react_step
 from rft_trl.synthetic.phrasing import EXTRA_STOCK_SENTENCES
 from rft_trl.synthetic.world import render_value
@@ -269,6 +270,68 @@ def test_fixed_stock_sentences_are_the_pools_first_ones_in_every_thought():
     assert n_thoughts > 100
 
 
+@pytest.mark.parametrize(
+    ("kind", "value", "spoken"),
+    [
+        ("date", "2025-03-07", "March 7, 2025"),
+        ("date", "2024-12-28", "December 28, 2024"),
+        ("time", "00:15", "12:15 am"),
+        ("time", "09:00", "9:00 am"),
+        ("time", "12:30", "12:30 pm"),
+        ("time", "21:45", "9:45 pm"),
+        ("int", 0, "zero"),
+        ("int", 7, "seven"),
+        ("int", 20, "twenty"),
+        ("int", 21, 21),
+        ("int", -3, -3),
+        ("number", 7.5, 7.5),
+        ("choice", "Paris", "Paris"),
+        ("code", "1Z12345678", "1Z12345678"),
+    ],
+)
+def test_spoken_value_says_dates_times_and_small_numbers_in_words(kind, value, spoken):
+    assert spoken_value(kind, value) == spoken
+
+
+def test_spoken_values_change_only_how_the_request_states_values():
+    world = default_world()
+    plain = generate_samples(300, "mixed", seed=4, min_tools=3, max_tools=4, min_calls=2)
+    spoken = generate_samples(
+        300, "mixed", seed=4, min_tools=3, max_tools=4, min_calls=2, spoken_values=True
+    )
+    n_rewritten = 0
+    for a, b in zip(plain, spoken, strict=True):
+        # the same sample in every respect but the user request
+        assert (a.sample_id, a.family, a.calls, a.tools) == (
+            b.sample_id,
+            b.family,
+            b.calls,
+            b.tools,
+        )
+        assert [m for m in a.messages if m["role"] != "user"] == [
+            m for m in b.messages if m["role"] != "user"
+        ]
+        assert b.assistant_spans == a.assistant_spans
+        assert evaluate_response(b, b.first_response).exact_match
+        request = b.prompt_messages[-1]["content"]
+        rewritten = False
+        for call in b.calls:
+            tool = world.tool(call.name)
+            for name, value in call.arguments.items():
+                kind = world.domains[tool.param(name).domain].kind
+                said = value if isinstance(value, list) else spoken_value(kind, value)
+                if said == value:
+                    continue
+                rewritten = True
+                n_rewritten += call in b.expected_calls
+                assert render_value(said) in request
+                if kind == "date":  # never as the call writes it ("10:30 am" holds "10:30")
+                    assert value not in request
+        # a request changes exactly when one of its calls has a value to say in words
+        assert (a.prompt_messages[-1] != b.prompt_messages[-1]) == rewritten
+    assert n_rewritten > 100  # expected calls that must rewrite a value, not copy it
+
+
 def test_datasets_have_trl_columns_and_map_back(
     synthetic_samples, messages_dataset, prompt_completion_dataset
 ):
@@ -320,6 +383,7 @@ def test_splits_are_disjoint():
         ({"stock_sentences": True}, ["stock_sentences=True"]),
         ({"stock_fixed": 1, "stock_sentences": 2}, ["stock_fixed=1", "True"]),
         ({"stock_fixed": True}, ["stock_fixed=True", "stock_sentences >= 1"]),
+        ({"spoken_values": 1}, ["spoken_values=1", "True"]),
     ],
 )
 def test_impossible_settings_are_rejected_with_the_fix(kwargs, names):

@@ -54,12 +54,14 @@ def make_data(
     max_length: int | None = 1024,
     stock_sentences: int = 0,
     stock_fixed: bool = False,
+    spoken_values: bool = False,
 ) -> Splits:
     """Mixed ReAct/JSON splits (`min_tools`..`max_tools` tools offered and `min_calls`..`max_calls`
     calls per prompt, at most one per offered tool; held-out prompts unseen in training).
 
     `stock_sentences` > 0 lengthens every ReAct thought by that many input-independent sentences
-    (the same ones in every thought when `stock_fixed`).
+    (the same ones in every thought when `stock_fixed`). `spoken_values` states dates, times and
+    small numbers in words in the requests, so the calls must rewrite them (`spoken_value`).
     """
     train, test = make_split_samples(
         n_train,
@@ -72,6 +74,7 @@ def make_data(
         max_calls=max_calls,
         stock_sentences=stock_sentences,
         stock_fixed=stock_fixed,
+        spoken_values=spoken_values,
     )
     return Splits(
         train, test, tokenized(train, tokenizer, max_length), tokenized(test, tokenizer, max_length)

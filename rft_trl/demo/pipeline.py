@@ -50,6 +50,7 @@ class DemoSettings:
     max_length: int = 1024
     stock_sentences: int = 0  # extra stock sentences per ReAct thought (benchmarks/evidence.py)
     stock_fixed: bool = False  # the same stock sentences in every thought instead of drawn ones
+    spoken_values: bool = False  # dates, times, small numbers in words in requests (evidence.py)
     base: BaseRecipe = field(default_factory=BaseRecipe)
     budget: TrainBudget = field(default_factory=TrainBudget)
     shad_min_steps: int = 50
@@ -199,6 +200,7 @@ def demo_data(tokenizer, settings: DemoSettings) -> Splits:
         max_length=settings.max_length,
         stock_sentences=settings.stock_sentences,
         stock_fixed=settings.stock_fixed,
+        spoken_values=settings.spoken_values,
     )
 
 
@@ -422,6 +424,7 @@ def _run_demo(settings: DemoSettings, log: Callable[[str], None]) -> dict[str, A
             "max_tools": settings.max_tools,
             "min_calls": settings.min_calls,
             "max_calls": settings.max_calls,
+            "spoken_values": settings.spoken_values,
             "budget": asdict(settings.budget),
             "shad_min_steps": settings.shad_min_steps,
             "shad_batch_size": settings.shad_batch_size,

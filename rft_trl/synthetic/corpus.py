@@ -79,6 +79,9 @@ class CorpusSettings:
     # True: every thought carries the pool's first `stock_sentences` sentences, in order (nothing
     # to choose, so they can be learned by heart); False: each thought draws its own.
     stock_fixed: bool = False
+    # True: the user request states dates, times and whole numbers up to twenty as a person would
+    # say them ("March 7, 2025", "3:30 pm", "seven"), so a call must rewrite them, not copy them.
+    spoken_values: bool = False
 
     def validate(self, world: World) -> None:
         """Raise ValueError naming the argument, the value and the fix."""
@@ -132,6 +135,11 @@ class CorpusSettings:
             raise ValueError(
                 "stock_fixed=True has no sentences to fix: pass stock_sentences >= 1 with it"
             )
+        if not isinstance(self.spoken_values, bool):
+            raise ValueError(
+                f"spoken_values={self.spoken_values!r} must be True (dates, times and small numbers "
+                "in words in the request) or False (every value as the call writes it)"
+            )
 
 
 def generate_samples(
@@ -149,6 +157,7 @@ def generate_samples(
     optional_rate: float = 0.4,
     stock_sentences: int = 0,
     stock_fixed: bool = False,
+    spoken_values: bool = False,
 ) -> list[Sample]:
     """Generate samples offset..offset+n-1 of `family` ("react", "json" or "mixed").
 
@@ -157,6 +166,8 @@ def generate_samples(
     from their own random stream: the tasks, calls and other wording stay those of the default
     corpus, so corpora that differ only in it can be compared sample by sample. `stock_fixed`
     gives every thought the pool's first `stock_sentences` sentences instead, in order.
+    `spoken_values` changes only how the request states values (`spoken_value`): the calls and
+    responses stay those of the default corpus, sample for sample.
     """
     if isinstance(n, bool) or not isinstance(n, int) or n < 0:
         raise ValueError(
@@ -174,7 +185,14 @@ def generate_samples(
         )
     world = world if world is not None else default_world()
     settings = CorpusSettings(
-        min_tools, max_tools, min_calls, max_calls, optional_rate, stock_sentences, stock_fixed
+        min_tools=min_tools,
+        max_tools=max_tools,
+        min_calls=min_calls,
+        max_calls=max_calls,
+        optional_rate=optional_rate,
+        stock_sentences=stock_sentences,
+        stock_fixed=stock_fixed,
+        spoken_values=spoken_values,
     )
     settings.validate(world)
     return [
@@ -194,7 +212,12 @@ def _generate_one(
     calls = [
         ToolCall(t.name, world.sample_arguments(t, rng, settings.optional_rate)) for t in called
     ]
-    user = _user_request(rng, called, calls)
+    stated = (
+        [_spoken_call(world, t, c) for t, c in zip(called, calls, strict=True)]
+        if settings.spoken_values
+        else calls
+    )
+    user = _user_request(rng, called, stated)
     sample_id = f"{split}-{seed}-{index:07d}"
     if family == "react":
         stock_rng = random.Random(f"stock|{split}|{seed}|{index}")
@@ -207,6 +230,41 @@ def _generate_one(
 
 
 # ----------------------------------------------------------------------------- requests
+
+_MONTHS = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)  # fmt: skip
+_NUMBER_WORDS = (
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+    "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
+    "nineteen", "twenty",
+)  # fmt: skip
+
+
+def spoken_value(kind: str, value: Any) -> Any:
+    """`value` of a `kind` domain as a person would say it: a date as "March 7, 2025", a time as
+    "3:30 pm", a whole number up to twenty as a word; any other value unchanged."""
+    if kind == "date":
+        year, month, day = value.split("-")
+        return f"{_MONTHS[int(month) - 1]} {int(day)}, {year}"
+    if kind == "time":
+        hour, minute = value.split(":")
+        return f"{int(hour) % 12 or 12}:{minute} {'am' if int(hour) < 12 else 'pm'}"
+    if kind == "int" and 0 <= value < len(_NUMBER_WORDS):
+        return _NUMBER_WORDS[value]
+    return value
+
+
+def _spoken_call(world: World, tool: ToolSpec, call: ToolCall) -> ToolCall:
+    """`call` with its scalar values as `spoken_value` states them (lists stay as they are)."""
+    spoken = {
+        name: value
+        if isinstance(value, list)
+        else spoken_value(world.domains[tool.param(name).domain].kind, value)
+        for name, value in call.arguments.items()
+    }
+    return ToolCall(call.name, spoken)
 
 
 def _fill(template: str, values: dict[str, Any]) -> str:
