@@ -66,6 +66,7 @@ from rft_trl.synthetic.pretrain_text import ALL_FORMS  # noqa: E402
 if TYPE_CHECKING:
     from rft_trl.demo.data import Splits
     from rft_trl.demo.pipeline import DemoSettings
+    from rft_trl.synthetic import Sample
 
 # The demo base's head size (hidden 128, 4 heads); --base-hidden keeps it.
 HEAD_DIM = 32
@@ -591,6 +592,8 @@ def run_chunk(ctx: SeedContext, seed: int, variant: str) -> dict[str, Any]:
         progress=False,
     )
     evaluation = score(ctx.splits.test_samples, responses)
+    if ctx.settings.spoken_values:
+        evaluation.update(rewrite_scores(ctx.splits.test_samples, responses))
     losses = group_losses(run.model, ctx.loss_batches)
     return {
         "kind": "run",
@@ -614,6 +617,28 @@ def run_chunk(ctx: SeedContext, seed: int, variant: str) -> dict[str, Any]:
         "eval_seconds": time.perf_counter() - started,
         "n_test": len(ctx.splits.test_samples),
     }
+
+
+def rewrite_scores(samples: list[Sample], responses: list[str]) -> dict[str, float]:
+    """Exact match and format validity on the held-out prompts whose calls must rewrite a value
+    the request says in words (`rewrite/...`) and on those whose calls copy every value (`copy/...`)."""
+    from rft_trl.synthetic import default_world
+    from rft_trl.synthetic.corpus import spoken_call
+    from rft_trl.synthetic.evaluator import evaluate
+
+    world = default_world()
+    groups: dict[str, tuple[list[Sample], list[str]]] = {"rewrite": ([], []), "copy": ([], [])}
+    for sample, text in zip(samples, responses, strict=True):
+        rewrite = any(spoken_call(world, c) != c for c in sample.expected_calls)
+        group = groups["rewrite" if rewrite else "copy"]
+        group[0].append(sample)
+        group[1].append(text)
+    scores: dict[str, float] = {}
+    for name, (mine, texts) in groups.items():
+        if mine:
+            rates = evaluate(mine, texts)
+            scores.update({f"{name}/{k}": rates[k] for k in ("exact_match", "format_valid", "n")})
+    return scores
 
 
 def _quiet(threads: int) -> None:
@@ -936,23 +961,27 @@ def _paired_diffs(paired: list[tuple[dict, dict]], key: str, scale: float = 1.0)
     return [scale * (a[key] - b[key]) for a, b in paired]
 
 
-def _family_table(by: dict[tuple[int, str], dict[str, Any]], seeds: list[int]) -> list[str]:
-    """Exact match and format validity per corpus family, with the paired exact-match difference."""
+def _family_table(
+    by: dict[tuple[int, str], dict[str, Any]],
+    seeds: list[int],
+    groups: tuple[str, ...] = FAMILIES,
+    title: str = "By corpus family",
+) -> list[str]:
+    """Exact match and format validity per group of held-out prompts (by default the corpus
+    families), with the paired exact-match difference."""
     lines = [
         "",
-        "By corpus family (held-out exact match and format valid %, mean ± std; Δ paired vs SFT):",
+        f"{title} (held-out exact match and format valid %, mean ± std; Δ paired vs SFT):",
         "",
-        "| variant | "
-        + " | ".join(f"{f} exact | {f} Δ exact | {f} format" for f in FAMILIES)
-        + " |",
-        "| --- |" + " --- | --- | --- |" * len(FAMILIES),
+        "| variant | " + " | ".join(f"{f} exact | {f} Δ exact | {f} format" for f in groups) + " |",
+        "| --- |" + " --- | --- | --- |" * len(groups),
     ]
     for variant in VARIANTS:
         mine = [(s, by[(s, variant)]) for s in seeds if (s, variant) in by]
         if not mine:
             continue
         cells = [variant]
-        for family in FAMILIES:
+        for family in groups:
             exact, fmt = f"{family}/exact_match", f"{family}/format_valid"
             rows = [r["evaluation"] for _, r in mine if exact in r.get("evaluation", {})]
             deltas = [
@@ -1214,6 +1243,14 @@ def summary_markdown(rows: list[dict[str, Any]]) -> str:
             + " |"
         )
     lines += _family_table(by, seeds)
+    if any("rewrite/exact_match" in r.get("evaluation", {}) for r in runs):
+        lines += _family_table(
+            by,
+            seeds,
+            ("rewrite", "copy"),
+            "Spoken values: prompts whose calls rewrite a value the request says in words, and "
+            "prompts whose calls copy every value",
+        )
     lines += _noise_table(by, seeds)
     if any((s, "rft") in by for s in seeds):
         lines += _versus_rft_table(by, seeds)

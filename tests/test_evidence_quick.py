@@ -447,3 +447,47 @@ def test_summary_names_each_corpus_shape_with_its_seeds(tmp_path, benchmark_scri
         "tools 3 to 4, calls 2 to 3 (seeds [1]); tools 3 to 4, calls 2 to 3, spoken values "
         "(seeds [2])."
     )
+
+
+def test_spoken_values_are_scored_apart_where_a_call_must_rewrite_one(benchmark_script):
+    evidence = benchmark_script("evidence")
+    from rft_trl.synthetic import default_world, generate_samples
+
+    samples = generate_samples(60, "mixed", seed=3, spoken_values=True)
+    plain = generate_samples(60, "mixed", seed=3)
+    world = default_world()
+
+    def said_in_words(call) -> bool:  # a date, a time or a whole number from 0 to 20
+        kinds = {
+            n: world.domains[world.tool(call.name).param(n).domain].kind for n in call.arguments
+        }
+        return any(
+            kinds[n] in ("date", "time") or (kinds[n] == "int" and 0 <= v <= 20)
+            for n, v in call.arguments.items()
+        )
+
+    rewrite = [any(said_in_words(c) for c in s.expected_calls) for s in samples]
+    assert any(rewrite) and not all(rewrite)
+    assert all(a.first_response == b.first_response for a, b in zip(plain, samples, strict=True))
+    # right on every copy prompt, wrong on every rewrite prompt
+    responses = [
+        "nonsense" if r else s.first_response for s, r in zip(samples, rewrite, strict=True)
+    ]
+    scores = evidence.rewrite_scores(samples, responses)
+    assert scores["rewrite/n"] == sum(rewrite) and scores["copy/n"] == len(samples) - sum(rewrite)
+    assert scores["copy/exact_match"] == scores["copy/format_valid"] == 1.0
+    assert scores["rewrite/exact_match"] == scores["rewrite/format_valid"] == 0.0
+    runs = []
+    for seed in (0, 1):
+        for variant, exact in (("sft", 0.5), ("rft", 0.75)):
+            row = _row(seed, variant, exact)
+            row["evaluation"] = {"rewrite/exact_match": exact, "rewrite/format_valid": 1.0}
+            row["evaluation"] |= {"copy/exact_match": 1.0, "copy/format_valid": 1.0}
+            runs.append(row)
+    text = evidence.summary_markdown(runs)
+    assert "Spoken values: prompts whose calls rewrite a value" in text
+    assert (
+        "| rft | 75.00 ± 0.00 | 25.00 ± 0.00 | 100.00 ± 0.00 | 100.00 ± 0.00 | 0.00 ± 0.00 |"
+        in text
+    )
+    assert "Spoken values" not in evidence.summary_markdown([_row(0, "sft", 0.5)])

@@ -212,11 +212,7 @@ def _generate_one(
     calls = [
         ToolCall(t.name, world.sample_arguments(t, rng, settings.optional_rate)) for t in called
     ]
-    stated = (
-        [_spoken_call(world, t, c) for t, c in zip(called, calls, strict=True)]
-        if settings.spoken_values
-        else calls
-    )
+    stated = [spoken_call(world, c) for c in calls] if settings.spoken_values else calls
     user = _user_request(rng, called, stated)
     sample_id = f"{split}-{seed}-{index:07d}"
     if family == "react":
@@ -256,8 +252,10 @@ def spoken_value(kind: str, value: Any) -> Any:
     return value
 
 
-def _spoken_call(world: World, tool: ToolSpec, call: ToolCall) -> ToolCall:
-    """`call` with its scalar values as `spoken_value` states them (lists stay as they are)."""
+def spoken_call(world: World, call: ToolCall) -> ToolCall:
+    """`call` with its scalar values as `spoken_value` states them (lists stay as they are); it
+    differs from `call` exactly when a request with `spoken_values` must be rewritten to make it."""
+    tool = world.tool(call.name)
     spoken = {
         name: value
         if isinstance(value, list)
