@@ -14,7 +14,9 @@ their own results file). `--base-forms ...` picks the call forms of the base's p
 `--base-hidden N`, `--base-layers N` and `--base-lr X` size the base and set its pretraining
 learning rate (the bigger-base question: does SHAD label better on a base with more parameters?
 docs/benchmarks.md §2); `--base-batch N` its pretraining batch, `--base-seed N` its pretraining
-seed (base-to-base variation). `--device cuda` runs everything on one GPU (fp32; a CUDA-built base
+seed (base-to-base variation). `--tools`/`--calls` set the corpus shape, and `--spoken-values`
+has the requests say dates, times and small numbers in words, so calls must rewrite them (the
+held-out prompts that need a rewrite are then scored apart). `--device cuda` runs everything on one GPU (fp32; a CUDA-built base
 is cached apart from the CPU one); every documented figure is from `--device cpu`.
 
 `run` is resumable: every (seed, variant) is one chunk whose result is appended to the JSONL file
