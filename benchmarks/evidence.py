@@ -16,8 +16,9 @@ learning rate (the bigger-base question: does SHAD label better on a base with m
 docs/benchmarks.md §2); `--base-batch N` its pretraining batch, `--base-seed N` its pretraining
 seed (base-to-base variation). `--tools`/`--calls` set the corpus shape, and `--spoken-values`
 has the requests say dates, times and small numbers in words, so calls must rewrite them (the
-held-out prompts that need a rewrite are then scored apart). `--device cuda` runs everything on one GPU (fp32; a CUDA-built base
-is cached apart from the CPU one); every documented figure is from `--device cpu`.
+held-out prompts that need a rewrite are then scored apart). `--device cuda` runs everything on
+one GPU (fp32; a CUDA-built base is cached apart from the CPU one); docs/benchmarks.md says which
+figures came from a GPU (stops 21-24) and which from `--device cpu` (all others).
 
 `run` is resumable: every (seed, variant) is one chunk whose result is appended to the JSONL file
 as soon as it finishes, and chunks already in the file are skipped. The base model and SHAD's
@@ -369,7 +370,7 @@ def recorded_setup(row: dict[str, Any]) -> dict[str, Any]:
     records hold the same weights under an earlier one. A recipe field an older record lacks had its
     default; a record without a recipe is compared by its base's name; one without a device ran on
     the CPU, one without a corpus shape on its preset's (the demo's since 7d02819; before it the
-    full demo offered up to 4 tools)."""
+    full demo offered up to 4 tools), one without stock sentences or spoken values had none."""
     from rft_trl.demo.base_model import BaseRecipe
     from rft_trl.demo.pipeline import settings_for
 
@@ -385,8 +386,9 @@ def recorded_setup(row: dict[str, Any]) -> dict[str, Any]:
         recorded["base_recipe"] = {**defaults, **row["base_recipe"]}
     else:
         recorded["base"] = row.get("base")
-    for key in ("n_test", "stock_sentences", "stock_fixed", "spoken_values"):
-        recorded[key] = settings.get(key)
+    recorded["n_test"] = settings.get("n_test")
+    for key, default in (("stock_sentences", 0), ("stock_fixed", False), ("spoken_values", False)):
+        recorded[key] = settings.get(key, default)  # added later: older records had the default
     return {k: v for k, v in recorded.items() if v is not None}
 
 
@@ -562,7 +564,7 @@ class SeedContext:
 def run_chunk(ctx: SeedContext, seed: int, variant: str) -> dict[str, Any]:
     """Train and evaluate one variant of one seed."""
     from rft_trl.demo.data import training_columns
-    from rft_trl.demo.generation import divergence_counts, failures, generate_responses, score
+    from rft_trl.demo.generation import divergence_counts, failures, generate_responses
     from rft_trl.demo.metrics import group_losses
     from rft_trl.demo.training import train
 
@@ -593,9 +595,7 @@ def run_chunk(ctx: SeedContext, seed: int, variant: str) -> dict[str, Any]:
         max_new_tokens=ctx.max_new_tokens,
         progress=False,
     )
-    evaluation = score(ctx.splits.test_samples, responses)
-    if ctx.settings.spoken_values:
-        evaluation.update(rewrite_scores(ctx.splits.test_samples, responses))
+    evaluation = held_out_scores(ctx.settings, ctx.splits.test_samples, responses)
     losses = group_losses(run.model, ctx.loss_batches)
     return {
         "kind": "run",
@@ -621,18 +621,30 @@ def run_chunk(ctx: SeedContext, seed: int, variant: str) -> dict[str, Any]:
     }
 
 
+def held_out_scores(
+    settings: DemoSettings, samples: list[Sample], responses: list[str]
+) -> dict[str, float]:
+    """The corpus evaluator's exact match and format validity, overall and per family; with
+    `spoken_values` also apart on the prompts that must rewrite a value and on those that copy."""
+    from rft_trl.demo.generation import score
+
+    evaluation = score(samples, responses)
+    if settings.spoken_values:
+        evaluation.update(rewrite_scores(samples, responses))
+    return evaluation
+
+
 def rewrite_scores(samples: list[Sample], responses: list[str]) -> dict[str, float]:
     """Exact match and format validity on the held-out prompts whose calls must rewrite a value
     the request says in words (`rewrite/...`) and on those whose calls copy every value (`copy/...`)."""
     from rft_trl.synthetic import default_world
-    from rft_trl.synthetic.corpus import spoken_call
+    from rft_trl.synthetic.corpus import rewrites_a_value
     from rft_trl.synthetic.evaluator import evaluate
 
     world = default_world()
     groups: dict[str, tuple[list[Sample], list[str]]] = {"rewrite": ([], []), "copy": ([], [])}
     for sample, text in zip(samples, responses, strict=True):
-        rewrite = any(spoken_call(world, c) != c for c in sample.expected_calls)
-        group = groups["rewrite" if rewrite else "copy"]
+        group = groups["rewrite" if rewrites_a_value(sample, world) else "copy"]
         group[0].append(sample)
         group[1].append(text)
     scores: dict[str, float] = {}

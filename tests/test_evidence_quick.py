@@ -344,6 +344,8 @@ def test_corpus_shape_options_reach_the_data_and_bad_shapes_are_refused(
     pairs = list(zip(plain.train_samples, said.train_samples, strict=True))
     assert all(a.calls == b.calls and a.first_response == b.first_response for a, b in pairs)
     assert any(a.prompt_messages != b.prompt_messages for a, b in pairs)
+    # the same held-out samples: only their requests' wording differs
+    assert [s.sample_id for s in said.test_samples] == [s.sample_id for s in plain.test_samples]
     two = evidence.seed_settings(
         0, evidence.parse_args(["run", "--tools", "3", "4", "--calls", "2", "2"])
     )
@@ -378,7 +380,8 @@ def test_resuming_with_another_corpus_shape_is_refused(tmp_path, benchmark_scrip
     # a record from before the corpus shape was recorded ran on the demo's corpus
     results.write_text(json.dumps(record) + "\n")
     assert evidence.check_resumable(results, [0], args) is None
-    harder = evidence.parse_args(["run", "--seeds", "0", "--tools", "3", "4", "--calls", "2", "3"])
+    harder_argv = ["run", "--seeds", "0", "--tools", "3", "4", "--calls", "2", "3"]
+    harder = evidence.parse_args(harder_argv)
     refusal = evidence.check_resumable(results, [0], harder)
     assert refusal is not None and "already holds seed 0 from another setup" in refusal
     assert "corpus {'tools': [2, 2], 'calls': [1, 3]} there" in refusal
@@ -387,13 +390,15 @@ def test_resuming_with_another_corpus_shape_is_refused(tmp_path, benchmark_scrip
     assert evidence.check_resumable(results, [0], harder) is None
     assert "corpus" in evidence.check_resumable(results, [0], args)
     # a record without the key had the plain requests; one with spoken values needs the flag
+    spoken_refusal = evidence.check_resumable(
+        results, [0], evidence.parse_args([*harder_argv, "--spoken-values"])
+    )
+    assert spoken_refusal is not None and "spoken_values False there, True now" in spoken_refusal
     record["settings"]["spoken_values"] = True
     results.write_text(json.dumps(record) + "\n")
     refusal = evidence.check_resumable(results, [0], harder)
     assert refusal is not None and "spoken_values True there, False now" in refusal
-    spoken = evidence.parse_args(
-        ["run", "--seeds", "0", "--tools", "3", "4", "--calls", "2", "3", "--spoken-values"]
-    )
+    spoken = evidence.parse_args([*harder_argv, "--spoken-values"])
     assert evidence.check_resumable(results, [0], spoken) is None
 
 
@@ -452,6 +457,7 @@ def test_summary_names_each_corpus_shape_with_its_seeds(tmp_path, benchmark_scri
 def test_spoken_values_are_scored_apart_where_a_call_must_rewrite_one(benchmark_script):
     evidence = benchmark_script("evidence")
     from rft_trl.synthetic import default_world, generate_samples
+    from rft_trl.synthetic.corpus import rewrites_a_value
 
     samples = generate_samples(60, "mixed", seed=3, spoken_values=True)
     plain = generate_samples(60, "mixed", seed=3)
@@ -474,6 +480,14 @@ def test_spoken_values_are_scored_apart_where_a_call_must_rewrite_one(benchmark_
         "nonsense" if r else s.first_response for s, r in zip(samples, rewrite, strict=True)
     ]
     scores = evidence.rewrite_scores(samples, responses)
+    assert [rewrites_a_value(s) for s in samples] == rewrite
+    settings = evidence.seed_settings(0, evidence.parse_args(["run"]))
+    plain_scores = evidence.held_out_scores(settings, samples, responses)
+    assert not any(k.startswith(("rewrite/", "copy/")) for k in plain_scores)
+    spoken_scores = evidence.held_out_scores(
+        replace(settings, spoken_values=True), samples, responses
+    )
+    assert spoken_scores == {**plain_scores, **scores}
     assert scores["rewrite/n"] == sum(rewrite) and scores["copy/n"] == len(samples) - sum(rewrite)
     assert scores["copy/exact_match"] == scores["copy/format_valid"] == 1.0
     assert scores["rewrite/exact_match"] == scores["rewrite/format_valid"] == 0.0

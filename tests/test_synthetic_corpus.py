@@ -329,7 +329,7 @@ def test_spoken_values_change_only_how_the_request_states_values():
                     assert value not in request
         # a request changes exactly when one of its calls has a value to say in words
         assert (a.prompt_messages[-1] != b.prompt_messages[-1]) == rewritten
-    assert n_rewritten > 100  # expected calls that must rewrite a value, not copy it
+    assert n_rewritten > 100  # values in expected calls that must be rewritten, not copied
 
 
 def test_datasets_have_trl_columns_and_map_back(

@@ -265,6 +265,13 @@ def spoken_call(world: World, call: ToolCall) -> ToolCall:
     return ToolCall(call.name, spoken)
 
 
+def rewrites_a_value(sample: Sample, world: World | None = None) -> bool:
+    """Whether a correct first response to `sample` writes a value that a request with
+    `spoken_values` says in words (so it must be rewritten, not copied)."""
+    world = world if world is not None else default_world()
+    return any(spoken_call(world, call) != call for call in sample.expected_calls)
+
+
 def _fill(template: str, values: dict[str, Any]) -> str:
     return "".join(
         lit if f is None else render_value(values[f]) for lit, f in template_pieces(template)
