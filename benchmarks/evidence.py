@@ -16,7 +16,8 @@ learning rate (the bigger-base question: does SHAD label better on a base with m
 docs/benchmarks.md §2); `--base-batch N` its pretraining batch, `--base-seed N` its pretraining
 seed (base-to-base variation). `--tools`/`--calls` set the corpus shape, and `--spoken-values`
 has the requests say dates, times and small numbers in words, so calls must rewrite them (the
-held-out prompts that need a rewrite are then scored apart). `--device cuda` runs everything on
+held-out prompts that need a rewrite are then scored apart); `--base-spoken-rate X` pretrains the
+base with that share of its requests said that way, so it has seen the mapping. `--device cuda` runs everything on
 one GPU (fp32; a CUDA-built base is cached apart from the CPU one); docs/benchmarks.md says which
 figures came from a GPU (stops 21-24) and which from `--device cpu` (all others).
 
@@ -213,6 +214,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "harder; a base that already solves the demo's task can be tested on a harder one.",
     )
     common.add_argument(
+        "--base-spoken-rate",
+        type=float,
+        default=None,
+        help="Share of the base's pretraining documents whose request says dates, times and small "
+        "numbers in words while the calls write them in their own form (default: the demo's 0): a "
+        "base that has seen the mapping --spoken-values asks of a response.",
+    )
+    common.add_argument(
         "--spoken-values",
         action="store_true",
         help="State dates, times and whole numbers up to twenty in words in the requests ('March 7, "
@@ -256,6 +265,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     base_lr = getattr(args, "base_lr", None)
     if base_lr is not None and not 0 < base_lr < 1:
         parser.error(f"--base-lr {base_lr}: pass a learning rate in (0, 1), e.g. 3e-3")
+    spoken_rate = getattr(args, "base_spoken_rate", None)
+    if spoken_rate is not None and not 0 <= spoken_rate <= 1:
+        parser.error(f"--base-spoken-rate {spoken_rate}: pass a share in [0, 1], e.g. 0.3")
     hidden = getattr(args, "base_hidden", None)
     if hidden is not None and (hidden < HEAD_DIM or hidden % HEAD_DIM):
         parser.error(
@@ -448,6 +460,8 @@ def seed_settings(seed: int, args: argparse.Namespace) -> DemoSettings:
         base["num_hidden_layers"] = args.base_layers
     if args.base_lr is not None:
         base["learning_rate"] = args.base_lr
+    if args.base_spoken_rate is not None:
+        base["spoken_rate"] = args.base_spoken_rate
     if args.base_batch is not None:
         base["batch_size"] = args.base_batch
     budget = settings.budget if args.steps is None else replace(settings.budget, steps=args.steps)

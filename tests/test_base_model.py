@@ -110,6 +110,42 @@ def test_slot_names_vary_between_documents_and_never_match_the_agent_templates()
     assert not {"Action", "Action Input", "Thought"} & labels and "name" not in keys
 
 
+def test_spoken_rate_says_some_requests_in_words_and_changes_nothing_else():
+    kwargs = {"chat_rate": 0.3, "echo_rate": 0.0}
+    plain = list(pretraining_items(300, seed=2, **kwargs))
+    assert list(pretraining_items(300, seed=2, spoken_rate=0.0, **kwargs)) == plain
+    half = list(pretraining_items(300, seed=2, spoken_rate=0.5, **kwargs))
+    every = list(pretraining_items(300, seed=2, spoken_rate=1.0, **kwargs))
+    months = re.compile(
+        r"(January|February|March|April|May|June|July|August|September|October|"
+        r"November|December) \d{1,2}, \d{4}"
+    )
+    in_words = re.compile(
+        months.pattern + r"|\d{1,2}:\d\d [ap]m|\b(zero|one|two|three|four|five|"
+        r"six|seven|eight|nine|ten|eleven|twelve|[a-z]+teen|twenty)\b"
+    )
+    n_said = 0
+    for a, b, c in zip(plain, half, every, strict=True):
+        assert b in (a, c)  # each document is either the plain one or the spoken one
+        if isinstance(a, list):  # chat: only the user turn may differ
+            assert [m for m in a if m["role"] != "user"] == [m for m in c if m["role"] != "user"]
+            request, said = a[1]["content"], c[1]["content"]
+        else:  # plain text: the calls, results and summaries after the request are the same
+            assert a.answer == c.answer
+            request, said = a.context, c.context
+        if request != said:
+            n_said += 1
+            assert not months.search(request) and in_words.search(said)
+    assert 50 < n_said < 300
+    assert any(months.search(str(c)) for c in every) and not any(
+        months.search(str(a)) for a in plain
+    )
+    n_half = sum(a != b for a, b in zip(plain, half, strict=True))
+    assert 0.3 * n_said < n_half < 0.7 * n_said
+    with pytest.raises(ValueError, match=r"spoken_rate=1.5 is not a probability"):
+        next(pretraining_items(3, seed=2, spoken_rate=1.5))
+
+
 def test_pretraining_items_are_deterministic_and_prefix_stable():
     first = list(pretraining_items(30, seed=1, chat_rate=0.5))
     assert first == list(pretraining_items(30, seed=1, chat_rate=0.5))
@@ -197,6 +233,10 @@ def test_fingerprint_follows_the_recipe():
     assert TINY.fingerprint() != replace(TINY, pretrain_steps=3).fingerprint()
     assert TINY.fingerprint() != replace(TINY, call_forms=BASIC_FORMS).fingerprint()
     assert TINY.fingerprint() != replace(TINY, call_forms=ALL_FORMS).fingerprint()
+    # spoken_rate came later: a recipe without it keeps its fingerprint, one with it gets a new one
+    assert TINY.fingerprint() == replace(TINY, spoken_rate=0.0).fingerprint()
+    spoken = replace(TINY, spoken_rate=0.3).fingerprint()
+    assert spoken not in (TINY.fingerprint(), replace(TINY, spoken_rate=0.5).fingerprint())
 
 
 def test_fingerprint_of_a_slot_recipe_follows_the_slot_pools(monkeypatch):

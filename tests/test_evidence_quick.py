@@ -338,6 +338,12 @@ def test_corpus_shape_options_reach_the_data_and_bad_shapes_are_refused(
     assert evidence.rows_at_the_cut(plain, 1024) == 0
     assert evidence.rows_at_the_cut(plain, 64) == 60  # every prompt is longer than that
     assert not default.spoken_values  # the demo's requests unless asked
+    assert default.base.spoken_rate == 0.0
+    seen = evidence.seed_settings(0, evidence.parse_args(["run", "--base-spoken-rate", "0.3"]))
+    assert seen.base.spoken_rate == 0.3 and not seen.spoken_values
+    with pytest.raises(SystemExit):
+        evidence.parse_args(["run", "--base-spoken-rate", "1.2"])
+    assert "--base-spoken-rate 1.2: pass a share in [0, 1]" in capsys.readouterr().err
     spoken = evidence.seed_settings(0, evidence.parse_args(["run", "--spoken-values"]))
     assert spoken.spoken_values and evidence.setup_of(spoken)["spoken_values"]
     said = demo_data(tiny_tokenizer, replace(spoken, n_train=40, n_test=20))

@@ -82,6 +82,9 @@ class BaseRecipe:
     call_forms: tuple[str, ...] = CALL_FORMS
     # share of plain documents that repeat the request verbatim
     echo_rate: float = 0.0
+    # share of documents whose request says dates, times and small numbers in words while the calls
+    # write them in their own form: the mapping the corpus' spoken_values asks of a response
+    spoken_rate: float = 0.0
     # one matrix for input and output embeddings (a shorter path for copying a prompt token)
     tie_embeddings: bool = True
     # loss only on what follows a request (calls, results, summaries), not on the request itself
@@ -89,23 +92,35 @@ class BaseRecipe:
 
     def fingerprint(self) -> str:
         """Hash of the recipe, the build version and what the text generators produce."""
-        text = _generator_fingerprint(tuple(dict.fromkeys(CALL_FORMS + self.call_forms)))
-        payload = {"recipe": asdict(self), "build": BUILD_VERSION, "text": text}
+        text = _generator_fingerprint(
+            tuple(dict.fromkeys(CALL_FORMS + self.call_forms)), self.spoken_rate > 0
+        )
+        recipe = asdict(self)
+        if self.spoken_rate == 0:  # added later: recipes without it keep their fingerprints
+            del recipe["spoken_rate"]
+        payload = {"recipe": recipe, "build": BUILD_VERSION, "text": text}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
 _FINGERPRINT_ITEMS = 200
 
 
-def _generator_fingerprint(forms: tuple[str, ...]) -> str:
+def _generator_fingerprint(forms: tuple[str, ...], spoken: bool = False) -> str:
     # A change to the world, the corpus or the pretraining text must give a new base. Enough items
     # that every phrasing choice (e.g. each chat system line) is drawn at least once. `forms`: the
     # six classic forms plus any slot form the recipe uses (so adding slot forms to the generator
-    # left the classic recipes' fingerprints, and their cached bases, as they were).
+    # left the classic recipes' fingerprints, and their cached bases, as they were); `spoken`
+    # likewise adds documents with spoken values only for recipes that use them.
     items = [
         [item.context, item.answer] if isinstance(item, TextDocument) else item
         for item in pretraining_items(
-            _FINGERPRINT_ITEMS, 0, chat_rate=0.5, schema_rate=0.5, forms=forms, echo_rate=0.5
+            _FINGERPRINT_ITEMS,
+            0,
+            chat_rate=0.5,
+            schema_rate=0.5,
+            forms=forms,
+            echo_rate=0.5,
+            spoken_rate=0.5 if spoken else 0.0,
         )
     ]
     samples = [s.messages for s in generate_samples(40, "mixed", 0, split="fingerprint")]
@@ -144,6 +159,7 @@ def recipe_items(
         schema_rate=recipe.schema_rate,
         forms=recipe.call_forms,
         echo_rate=recipe.echo_rate,
+        spoken_rate=recipe.spoken_rate,
         offset=offset,
     )
 

@@ -266,6 +266,7 @@ def pretraining_items(
     chat_rate: float = 0.0,
     forms: tuple[str, ...] = BASIC_FORMS,
     echo_rate: float = 0.0,
+    spoken_rate: float = 0.0,
     min_tools: int = 3,
     max_tools: int = 6,
     offset: int = 0,
@@ -273,19 +274,36 @@ def pretraining_items(
     """Documents offset..offset+n-1 of `seed`: plain text (`document`), or chat messages (`chat_document`) with `chat_rate`.
 
     Document i depends only on (seed, i), so a long stream can be built in chunks, in parallel.
+    With `spoken_rate` that share of documents states the request's dates, times and small numbers
+    in words while the calls keep their own form (the corpus' `spoken_values`), so the base sees
+    that mapping outside the agent templates; every other document stays as it was.
     """
+    if not 0.0 <= spoken_rate <= 1.0:
+        raise ValueError(
+            f"spoken_rate={spoken_rate!r} is not a probability; pass a value in [0, 1]"
+        )
     world = world if world is not None else default_world()
+    shape = {"min_tools": min_tools, "max_tools": max_tools}
     samples = generate_samples(
-        n,
-        "react",
-        seed,
-        world=world,
-        split="pretrain",
-        offset=offset,
-        min_tools=min_tools,
-        max_tools=max_tools,
+        n, "react", seed, world=world, split="pretrain", offset=offset, **shape
     )
-    for sample in samples:
+    spoken = (
+        generate_samples(
+            n,
+            "react",
+            seed,
+            world=world,
+            split="pretrain",
+            offset=offset,
+            spoken_values=True,
+            **shape,
+        )
+        if spoken_rate > 0
+        else samples
+    )
+    for plain, said in zip(samples, spoken, strict=True):
+        say = random.Random(f"pretrain-spoken|{seed}|{plain.sample_id}").random() < spoken_rate
+        sample = said if say else plain
         rng = random.Random(f"pretrain-doc|{seed}|{sample.sample_id}")
         if rng.random() < chat_rate:
             yield chat_document(sample, rng, world, schema_rate, forms)
