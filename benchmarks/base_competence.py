@@ -11,6 +11,10 @@ each of the six pretraining call forms (`rft_trl.synthetic.pretrain_text.render_
 - `tool_name`: the line contains the right tool name.
 A base near 0 on `first_call_exact` cannot copy argument values from its input yet, so no LoRA
 budget will get the agent task's exact match far above 0 (docs/demo.md).
+
+`--spoken-values` states the requests' dates, times and small numbers in words (the corpus option
+of the same name); `rewrite_exact` is then `first_call_exact` over the requests whose first call
+must rewrite such a value, i.e. whether the base has learned that mapping in its own forms.
 """
 
 from __future__ import annotations
@@ -28,16 +32,23 @@ import torch  # noqa: E402
 
 
 @torch.no_grad()
-def competence(model, tokenizer, samples: int = 100, seed: int = 1) -> dict[str, Any]:
-    """Share of held-out requests whose greedy first line is the exact first call (any form) / names its tool."""
+def competence(
+    model, tokenizer, samples: int = 100, seed: int = 1, spoken: bool = False
+) -> dict[str, Any]:
+    """Share of held-out requests whose greedy first line is the exact first call (any form) / names
+    its tool; with `spoken` the requests say values in words, and the rewrite requests count apart."""
     from rft_trl.shad.score import model_device
-    from rft_trl.synthetic import make_split_samples
+    from rft_trl.synthetic import default_world, make_split_samples
+    from rft_trl.synthetic.corpus import spoken_call
     from rft_trl.synthetic.pretrain_text import CALL_FORMS, render_call
 
-    _, test = make_split_samples(1, samples, family="react", seed=seed, min_tools=2, max_tools=4)
+    _, test = make_split_samples(
+        1, samples, family="react", seed=seed, min_tools=2, max_tools=4, spoken_values=spoken
+    )
+    world = default_world()
     model.eval()
     device = model_device(model)
-    exact = named = 0
+    exact = named = rewrites = rewrites_exact = 0
     for sample in test:
         request = next(m["content"] for m in sample.messages if m["role"] == "user")
         batch = tokenizer(f"Request: {request}\n", return_tensors="pt").to(device)
@@ -47,13 +58,21 @@ def competence(model, tokenizer, samples: int = 100, seed: int = 1) -> dict[str,
         text = tokenizer.decode(out[0, batch["input_ids"].shape[1] :], skip_special_tokens=True)
         first = text.split("\n")[0].strip()
         call = sample.calls[0]
-        exact += first in {render_call(call, form) for form in CALL_FORMS}
+        right = first in {render_call(call, form) for form in CALL_FORMS}
+        exact += right
         named += call.name in first
-    return {
+        if spoken and spoken_call(world, call) != call:
+            rewrites += 1
+            rewrites_exact += right
+    result: dict[str, Any] = {
         "samples": len(test),
         "first_call_exact": exact / len(test),
         "tool_name": named / len(test),
     }
+    if spoken:
+        result["rewrite_samples"] = rewrites
+        result["rewrite_exact"] = rewrites_exact / rewrites if rewrites else None
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,6 +83,11 @@ def main(argv: list[str] | None = None) -> int:
         "--seed", type=int, default=1, help="Corpus seed of the requests (default 1)."
     )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads.")
+    parser.add_argument(
+        "--spoken-values",
+        action="store_true",
+        help="Requests say dates, times and small numbers in words; adds rewrite_exact.",
+    )
     parser.add_argument(
         "--device",
         default="cpu",
@@ -85,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
 
     tokenizer = AutoTokenizer.from_pretrained(args.base)
     model = AutoModelForCausalLM.from_pretrained(args.base, dtype=torch.float32).to(args.device)
-    print(json.dumps({"base": args.base, **competence(model, tokenizer, args.samples, args.seed)}))
+    result = competence(model, tokenizer, args.samples, args.seed, args.spoken_values)
+    print(json.dumps({"base": args.base, **result}))
     return 0
 
 

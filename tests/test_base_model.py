@@ -352,6 +352,10 @@ def test_competence_of_an_untrained_base_is_zero_exact_and_counts_every_sample(
     # two pretraining steps cannot write a whole call; the tool-name share is a fraction of 4
     assert result["first_call_exact"] == 0.0
     assert result["tool_name"] in {0.0, 0.25, 0.5, 0.75, 1.0}
+    assert "rewrite_exact" not in result
+    spoken = benchmark_script("base_competence").competence(model, tokenizer, 12, 1, spoken=True)
+    assert spoken["first_call_exact"] == 0.0 and spoken["rewrite_exact"] == 0.0
+    assert 0 < spoken["rewrite_samples"] < 12  # some first calls rewrite a value, some only copy
 
 
 def test_a_missing_base_folder_is_refused_with_the_fix(tmp_path):
