@@ -8,7 +8,8 @@
 # `base_competence.py`, then runs `evidence.py run` for every seed in SEEDS side by side, one
 # process each, so a run cut short keeps every finished (seed, variant) chunk. Each process runs
 # VARIANTS in order: put the ones that matter most first. CORPUS holds evidence.py's corpus options
-# (default "--tools 3 4 --calls 2 3", a harder task than the demo's; CORPUS= for the demo's);
+# (default "--tools 3 4 --calls 2 3", a harder task than the demo's; CORPUS= for the demo's; with
+# --spoken-values in it, base_competence.py's requests say values in words too);
 # STEPS the LoRA steps; EXTRA more evidence.py options (EXTRA=--quick DEVICE=cpu checks the script
 # here). Results: OUTDIR/evidence.jsonl and OUTDIR/summary.md; each stage's status and end time in
 # OUTDIR/stages.txt; logs OUTDIR/*.log. DEADLINE: seconds for everything, from the script's start.
@@ -64,8 +65,10 @@ settings = evidence.seed_settings(0, evidence.parse_args(["thresholds", *sys.arg
 print(base_path(settings.base, settings.cache_dir, settings.device))
 PY
 )
+said=()  # the competence requests say values in words when the corpus' do
+[[ " ${corpus[*]} " == *" --spoken-values "* ]] && said=(--spoken-values)
 stage "base competence" "$out/competence.log" "$python" benchmarks/base_competence.py \
-    --samples 100 --base "$built" --device "$device" --threads 2 &
+    --samples 100 --base "$built" --device "$device" --threads 2 "${said[@]}" &
 for seed in "${seeds[@]}"; do
     stage "seed $seed" "$out/run-$seed.log" "$python" benchmarks/evidence.py run --seeds "$seed" \
         "${common[@]}" --threads 2 --variants "${variants[@]}" \
