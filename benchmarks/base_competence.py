@@ -35,11 +35,11 @@ import torch  # noqa: E402
 def competence(
     model, tokenizer, samples: int = 100, seed: int = 1, spoken: bool = False
 ) -> dict[str, Any]:
-    """Share of held-out requests whose greedy first line is the exact first call (any form) / names
-    its tool; with `spoken` the requests say values in words, and the rewrite requests count apart."""
+    """Share of held-out requests whose greedy first line is the exact first call (any form) /
+    names its tool; with `spoken` the requests say values in words, and rewrites count apart."""
     from rft_trl.shad.score import model_device
     from rft_trl.synthetic import default_world, make_split_samples
-    from rft_trl.synthetic.corpus import spoken_call
+    from rft_trl.synthetic.corpus import rewrites_a_value
     from rft_trl.synthetic.pretrain_text import CALL_FORMS, render_call
 
     _, test = make_split_samples(
@@ -61,7 +61,7 @@ def competence(
         right = first in {render_call(call, form) for form in CALL_FORMS}
         exact += right
         named += call.name in first
-        if spoken and spoken_call(world, call) != call:
+        if spoken and rewrites_a_value(sample, world):
             rewrites += 1
             rewrites_exact += right
     result: dict[str, Any] = {

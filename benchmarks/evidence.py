@@ -17,9 +17,10 @@ docs/benchmarks.md §2); `--base-batch N` its pretraining batch, `--base-seed N`
 seed (base-to-base variation). `--tools`/`--calls` set the corpus shape, and `--spoken-values`
 has the requests say dates, times and small numbers in words, so calls must rewrite them (the
 held-out prompts that need a rewrite are then scored apart); `--base-spoken-rate X` pretrains the
-base with that share of its requests said that way, so it has seen the mapping. `--device cuda` runs everything on
-one GPU (fp32; a CUDA-built base is cached apart from the CPU one); docs/benchmarks.md says which
-figures came from a GPU (stops 21-24) and which from `--device cpu` (all others).
+base with that share of its requests said that way, so it has seen the mapping. `--device cuda`
+runs everything on one GPU (fp32; a CUDA-built base is cached apart from the CPU one);
+docs/benchmarks.md says which figures came from a GPU (stops 21-24) and which from `--device cpu`
+(all others).
 
 `run` is resumable: every (seed, variant) is one chunk whose result is appended to the JSONL file
 as soon as it finishes, and chunks already in the file are skipped. The base model and SHAD's

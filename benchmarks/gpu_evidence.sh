@@ -9,7 +9,7 @@
 # process each, so a run cut short keeps every finished (seed, variant) chunk. Each process runs
 # VARIANTS in order: put the ones that matter most first. CORPUS holds evidence.py's corpus options
 # (default "--tools 3 4 --calls 2 3", a harder task than the demo's; CORPUS= for the demo's; with
-# --spoken-values in it, base_competence.py's requests say values in words too);
+# --spoken-values in it or in EXTRA, base_competence.py's requests say values in words too);
 # STEPS the LoRA steps; EXTRA more evidence.py options (EXTRA=--quick DEVICE=cpu checks the script
 # here). Results: OUTDIR/evidence.jsonl and OUTDIR/summary.md; each stage's status and end time in
 # OUTDIR/stages.txt; logs OUTDIR/*.log. DEADLINE: seconds for everything, from the script's start.
@@ -66,7 +66,7 @@ print(base_path(settings.base, settings.cache_dir, settings.device))
 PY
 )
 said=()  # the competence requests say values in words when the corpus' do
-[[ " ${corpus[*]} " == *" --spoken-values "* ]] && said=(--spoken-values)
+[[ " ${corpus[*]} ${extra[*]} " == *" --spoken-values "* ]] && said=(--spoken-values)
 stage "base competence" "$out/competence.log" "$python" benchmarks/base_competence.py \
     --samples 100 --base "$built" --device "$device" --threads 2 "${said[@]}" &
 for seed in "${seeds[@]}"; do

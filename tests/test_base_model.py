@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -9,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
@@ -120,10 +121,10 @@ def test_spoken_rate_says_some_requests_in_words_and_changes_nothing_else():
         r"(January|February|March|April|May|June|July|August|September|October|"
         r"November|December) \d{1,2}, \d{4}"
     )
-    in_words = re.compile(
-        months.pattern + r"|\d{1,2}:\d\d [ap]m|\b(zero|one|two|three|four|five|"
-        r"six|seven|eight|nine|ten|eleven|twelve|[a-z]+teen|twenty)\b"
-    )
+    spoken_words = {*(m.lower() for m in months.pattern[1:].split(")")[0].split("|")), "am", "pm"}
+    spoken_words |= {"zero", "one", "two", "three", "four", "five", "six", "seven", "eight"}
+    spoken_words |= {"nine", "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen"}
+    spoken_words |= {"sixteen", "seventeen", "eighteen", "nineteen", "twenty"}
     n_said = 0
     for a, b, c in zip(plain, half, every, strict=True):
         assert b in (a, c)  # each document is either the plain one or the spoken one
@@ -135,15 +136,39 @@ def test_spoken_rate_says_some_requests_in_words_and_changes_nothing_else():
             request, said = a.context, c.context
         if request != said:
             n_said += 1
-            assert not months.search(request) and in_words.search(said)
+            # it says a value in words, and every word it gained is such a word
+            words, before = (
+                set(re.findall(r"[a-z]+", said.lower())),
+                re.findall(r"[a-z]+", request.lower()),
+            )
+            assert words & spoken_words and words - set(before) <= spoken_words
+            assert not months.search(request)
     assert 50 < n_said < 300
     assert any(months.search(str(c)) for c in every) and not any(
         months.search(str(a)) for a in plain
     )
     n_half = sum(a != b for a, b in zip(plain, half, strict=True))
     assert 0.3 * n_said < n_half < 0.7 * n_said
+    # chunks give the same documents as one stream (the choice is keyed on the document's index)
+    assert list(pretraining_items(20, seed=2, spoken_rate=0.5, offset=280, **kwargs)) == half[280:]
+    # the base's stream (tokenizer and pretraining) is the spoken one when its recipe asks
+    assert list(recipe_items(replace(TINY, spoken_rate=1.0, chat_rate=0.0), 40)) == list(
+        pretraining_items(
+            40,
+            seed=TINY.seed,
+            spoken_rate=1.0,
+            forms=TINY.call_forms,
+            schema_rate=TINY.schema_rate,
+            echo_rate=TINY.echo_rate,
+        )
+    )
+    assert list(recipe_items(replace(TINY, spoken_rate=1.0), 40)) != list(recipe_items(TINY, 40))
     with pytest.raises(ValueError, match=r"spoken_rate=1.5 is not a probability"):
         next(pretraining_items(3, seed=2, spoken_rate=1.5))
+    with pytest.raises(ValueError, match=r"spoken_rate=1.5 is a share of documents"):
+        replace(TINY, spoken_rate=1.5)  # refused before any build starts
+    with pytest.raises(ValueError, match=r"echo_rate=True is a share of documents"):
+        replace(TINY, echo_rate=True)
 
 
 def test_pretraining_items_are_deterministic_and_prefix_stable():
@@ -233,8 +258,13 @@ def test_fingerprint_follows_the_recipe():
     assert TINY.fingerprint() != replace(TINY, pretrain_steps=3).fingerprint()
     assert TINY.fingerprint() != replace(TINY, call_forms=BASIC_FORMS).fingerprint()
     assert TINY.fingerprint() != replace(TINY, call_forms=ALL_FORMS).fingerprint()
-    # spoken_rate came later: a recipe without it keeps its fingerprint, one with it gets a new one
-    assert TINY.fingerprint() == replace(TINY, spoken_rate=0.0).fingerprint()
+    # spoken_rate came later: a recipe without it keeps its fingerprint (the payload it had before,
+    # so its cached base keeps its name), one with it gets a new one
+    old_recipe = {k: v for k, v in asdict(TINY).items() if k != "spoken_rate"}
+    old_text = base_model._generator_fingerprint(tuple(dict.fromkeys(CALL_FORMS + TINY.call_forms)))
+    old_payload = {"recipe": old_recipe, "build": base_model.BUILD_VERSION, "text": old_text}
+    old = hashlib.sha256(json.dumps(old_payload, sort_keys=True).encode()).hexdigest()[:16]
+    assert TINY.fingerprint() == old
     spoken = replace(TINY, spoken_rate=0.3).fingerprint()
     assert spoken not in (TINY.fingerprint(), replace(TINY, spoken_rate=0.5).fingerprint())
 
@@ -353,9 +383,28 @@ def test_competence_of_an_untrained_base_is_zero_exact_and_counts_every_sample(
     assert result["first_call_exact"] == 0.0
     assert result["tool_name"] in {0.0, 0.25, 0.5, 0.75, 1.0}
     assert "rewrite_exact" not in result
-    spoken = benchmark_script("base_competence").competence(model, tokenizer, 12, 1, spoken=True)
+
+    class Recording:  # the tokenizer, keeping the prompts it is given
+        def __init__(self) -> None:
+            self.prompts: list[str] = []
+
+        def __call__(self, text, **kwargs):
+            self.prompts.append(text)
+            return tokenizer(text, **kwargs)
+
+        def __getattr__(self, name):
+            return getattr(tokenizer, name)
+
+    recording = Recording()
+    spoken = benchmark_script("base_competence").competence(model, recording, 12, 1, spoken=True)
     assert spoken["first_call_exact"] == 0.0 and spoken["rewrite_exact"] == 0.0
     assert 0 < spoken["rewrite_samples"] < 12  # some first calls rewrite a value, some only copy
+    # the requests say values in words: times with am/pm, counts as words, no ISO dates
+    said = re.compile(
+        r"\d:\d\d [ap]m|\b(two|three|four|five|six|seven|eight|nine|ten|[a-z]+teen)\b"
+    )
+    assert len(recording.prompts) == 12 and any(said.search(p) for p in recording.prompts)
+    assert not any(re.search(r"\d{4}-\d\d-\d\d", p) for p in recording.prompts)
 
 
 def test_a_missing_base_folder_is_refused_with_the_fix(tmp_path):

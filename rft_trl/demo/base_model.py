@@ -90,6 +90,14 @@ class BaseRecipe:
     # loss only on what follows a request (calls, results, summaries), not on the request itself
     answer_only_loss: bool = True
 
+    def __post_init__(self) -> None:
+        for name in ("chat_rate", "schema_rate", "echo_rate", "spoken_rate"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+                raise ValueError(
+                    f"base recipe {name}={value!r} is a share of documents: pass a number in [0, 1]"
+                )
+
     def fingerprint(self) -> str:
         """Hash of the recipe, the build version and what the text generators produce."""
         text = _generator_fingerprint(

@@ -287,23 +287,19 @@ def pretraining_items(
     samples = generate_samples(
         n, "react", seed, world=world, split="pretrain", offset=offset, **shape
     )
-    spoken = (
-        generate_samples(
-            n,
-            "react",
-            seed,
-            world=world,
-            split="pretrain",
-            offset=offset,
-            spoken_values=True,
-            **shape,
-        )
-        if spoken_rate > 0
-        else samples
-    )
-    for plain, said in zip(samples, spoken, strict=True):
-        say = random.Random(f"pretrain-spoken|{seed}|{plain.sample_id}").random() < spoken_rate
-        sample = said if say else plain
+    for index, sample in enumerate(samples, start=offset):
+        if random.Random(f"pretrain-spoken|{seed}|{sample.sample_id}").random() < spoken_rate:
+            # the same sample (it depends only on the split, seed and index) with its request said
+            (sample,) = generate_samples(
+                1,
+                "react",
+                seed,
+                world=world,
+                split="pretrain",
+                offset=index,
+                spoken_values=True,
+                **shape,
+            )
         rng = random.Random(f"pretrain-doc|{seed}|{sample.sample_id}")
         if rng.random() < chat_rate:
             yield chat_document(sample, rng, world, schema_rate, forms)
