@@ -227,7 +227,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="State dates, times and whole numbers up to twenty in words in the requests ('March 7, "
         "2025', '3:30 pm', 'seven'), so a call must rewrite them, not copy them: a mapping the base "
-        "never saw in pretraining, for a task a base that copies well cannot already solve.",
+        "has not seen in pretraining (unless --base-spoken-rate), for a task a base that copies "
+        "well cannot already solve.",
     )
     run = sub.add_parser("run", parents=[common], help="Run (or resume) the benchmark chunks.")
     run.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
