@@ -204,18 +204,18 @@ def _characters_by_category(sample: Sample) -> dict[str, int]:
     return counts
 
 
+def _task(sample: Sample) -> tuple:
+    """What two corpus variants of one sample must share: its id, family, calls and offered tools."""
+    return (sample.sample_id, sample.family, sample.calls, sample.tools)
+
+
 def test_stock_sentences_lengthen_react_thoughts_and_change_nothing_else():
     plain = generate_samples(200, "mixed", seed=5)
     verbose = generate_samples(200, "mixed", seed=5, stock_sentences=3)
     added = {" " + sentence for sentence in EXTRA_STOCK_SENTENCES}
     n_react = 0
     for a, b in zip(plain, verbose, strict=True):
-        assert (a.sample_id, a.family, a.calls, a.tools) == (
-            b.sample_id,
-            b.family,
-            b.calls,
-            b.tools,
-        )
+        assert _task(a) == _task(b)
         assert evaluate_response(b, b.first_response).exact_match
         if a.family == "json":
             assert a.messages == b.messages and a.assistant_spans == b.assistant_spans
@@ -302,12 +302,7 @@ def test_spoken_values_change_only_how_the_request_states_values():
     n_rewritten = 0
     for a, b in zip(plain, spoken, strict=True):
         # the same sample in every respect but the user request
-        assert (a.sample_id, a.family, a.calls, a.tools) == (
-            b.sample_id,
-            b.family,
-            b.calls,
-            b.tools,
-        )
+        assert _task(a) == _task(b)
         assert [m for m in a.messages if m["role"] != "user"] == [
             m for m in b.messages if m["role"] != "user"
         ]
