@@ -5,6 +5,7 @@
     python benchmarks/evidence.py thresholds --seeds 0 1 2 3 4   # SHAD labels at other thresholds
     python benchmarks/evidence.py errors --seeds 0 1 2           # which tokens SHAD labels wrong
     python benchmarks/evidence.py weights --seeds 0 1 2 3 4      # loss weight per token category
+    python benchmarks/evidence.py shuffles --seeds 0 1 2         # SHAD over several shuffle-tunes
 
 `--base-steps N` pretrains the base longer than the demo does (the demo's 600 steps fit its
 10-minute budget but leave the base unable to copy argument values; docs/demo.md), built once and
@@ -249,6 +250,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     errors.add_argument("--threshold", type=float, default=0.005)
     errors.add_argument("--top", type=int, default=8, help="Tokens listed per category.")
+    shuffles = sub.add_parser(
+        "shuffles",
+        parents=[common],
+        help="SHAD with several shuffle-tunes per seed (other subsets, derangements and adapter "
+        "seeds): how much LD moves between them, and whether averaging them labels better.",
+    )
+    shuffles.add_argument(
+        "--shuffles",
+        type=int,
+        default=5,
+        help="Shuffle-tunes per seed (default 5); the first is the seed's own, cached SHAD run.",
+    )
     sub.add_parser(
         "weights",
         parents=[common],
@@ -260,7 +273,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     summary.add_argument("--results", default="benchmarks/results/evidence.jsonl")
     args = parser.parse_args(argv)
-    for name in ("base_steps", "steps", "base_layers", "base_batch"):
+    for name in ("base_steps", "steps", "base_layers", "base_batch", "shuffles"):
         value = getattr(args, name, None)
         if value is not None and value < 1:
             parser.error(f"--{name.replace('_', '-')} {value}: pass a number >= 1")
@@ -794,6 +807,65 @@ def thresholds(args: argparse.Namespace) -> int:
             f"{m[3]:.3f} | {m[4]:.3f} | {m[5]:.3f} | {100 * m[6]:.1f}% | {100 * m[7]:.1f}% |"
         )
     lines += ["", *_category_ld_table(pooled, args.thresholds[:2])]
+    print("\n".join(lines))
+    return 0
+
+
+def shuffle_seeds(seed: int, count: int) -> list[int]:
+    """SHAD seeds of `count` shuffle-tunes for corpus seed `seed`: its own first, then seed + 1000 k."""
+    return [seed + 1000 * k for k in range(count)]
+
+
+def shuffles(args: argparse.Namespace) -> int:
+    """SHAD's labels from several shuffle-tunes per seed, and from the mean LD of the first K.
+
+    Averaging helps only where LD's errors are noise of the one shuffle-tune (which subset, which
+    derangement, the adapter's init); where they are systematic, the tunes agree and so does
+    their mean. Prints LD's correlation between tunes and a table over K, as Markdown.
+    """
+    from rft_trl.demo.metrics import label_quality, response_arrays
+    from rft_trl.demo.pipeline import run_shad
+
+    _quiet(args.threads)
+    by_k: dict[int, list[list[float]]] = {k: [] for k in range(1, args.shuffles + 1)}
+    correlations, single = [], []
+    for seed in args.seeds:
+        ctx = SeedContext(seed, args)
+        first = response_arrays(ctx.labelled)
+        gold, lds = first["gt"], [first["ld"]]
+        for shuffle_seed in shuffle_seeds(seed, args.shuffles)[1:]:
+            model, tokenizer = ctx.base.load()
+            tuned = run_shad(model, tokenizer, ctx.splits, replace(ctx.settings, seed=shuffle_seed))
+            lds.append(response_arrays(tuned.dataset)["ld"])
+            print(f"seed {seed}: shuffle-tune {shuffle_seed} done", file=sys.stderr, flush=True)
+        stacked = np.stack(lds)
+        correlations += [float(np.corrcoef(stacked[0], ld)[0, 1]) for ld in stacked[1:]]
+        single += [label_quality((ld > 0).astype(np.int64), gold)["accuracy"] for ld in stacked]
+        for k, rows in by_k.items():
+            mean_ld = stacked[:k].mean(axis=0)
+            at_0 = label_quality((mean_ld > 0).astype(np.int64), gold, mean_ld)
+            at_margin = label_quality((mean_ld > 0.005).astype(np.int64), gold)
+            rows.append([at_0["accuracy"], at_margin["accuracy"], at_0["auroc"]])
+    spread = (
+        f"LD's correlation between the first shuffle-tune and the others "
+        f"{min(correlations):.3f}-{max(correlations):.3f}; "
+        if correlations
+        else ""
+    )
+    lines = [
+        f"SHAD with {args.shuffles} shuffle-tunes per seed, seeds {args.seeds} (mean +- std over "
+        f"seeds); {spread}single-tune accuracy at 0 {100 * min(single):.1f}-"
+        f"{100 * max(single):.1f}%",
+        "",
+        "| shuffle-tunes averaged (mean LD) | accuracy at 0 | accuracy at 0.005 | AUROC of LD |",
+        "| --- | --- | --- | --- |",
+    ]
+    for k, rows in by_k.items():
+        m, sd = np.mean(rows, axis=0), np.std(rows, axis=0, ddof=1 if len(rows) > 1 else 0)
+        lines.append(
+            f"| {k} | {100 * m[0]:.1f} +- {100 * sd[0]:.1f}% | {100 * m[1]:.1f} +- "
+            f"{100 * sd[1]:.1f}% | {m[2]:.3f} +- {sd[2]:.3f} |"
+        )
     print("\n".join(lines))
     return 0
 
@@ -1335,6 +1407,7 @@ def main(argv: list[str] | None = None) -> int:
         "thresholds": thresholds,
         "errors": errors,
         "weights": weights,
+        "shuffles": shuffles,
         "summary": summary,
     }
     return commands[args.command](args)

@@ -1,4 +1,4 @@
-"""`benchmarks/evidence.py run --quick`, `thresholds`, `errors`, `weights` and `summary` run end to end and resume (no benchmark result is asserted)."""
+"""`benchmarks/evidence.py run --quick`, `thresholds`, `errors`, `shuffles`, `weights` and `summary` run end to end and resume (no benchmark result is asserted)."""
 
 from __future__ import annotations
 
@@ -135,6 +135,26 @@ def test_quick_run_writes_one_row_per_variant_then_resumes_and_summarises(tmp_pa
         listed = [item.rsplit(" ", 1)[1].split("/") for item in cells[7].split(", ")]
         assert all(0 < int(a) <= int(b) for a, b in listed)
         assert sum(int(a) for a, _ in listed) <= n_wrong
+
+    # the first shuffle-tune is the seed's own SHAD run: its row repeats the labels' accuracy;
+    # a second tune with another seed moves LD but not so far that it is uncorrelated
+    tunes = _evidence("shuffles", *seed_args, "--shuffles", "2", cwd=tmp_path)
+    assert tunes.returncode == 0, tunes.stderr[-4000:]
+    by_k = {
+        cells[0]: cells[1:]
+        for cells in (
+            line.strip("| ").split(" | ")
+            for line in tunes.stdout.split("| shuffle-tunes averaged")[1].splitlines()[2:]
+            if line.startswith("| ")
+        )
+    }
+    assert list(by_k) == ["1", "2"]
+    assert by_k["1"][0].startswith(f"{100 * plain['accuracy']:.1f} +- ")
+    assert by_k["1"][1].startswith(f"{100 * margin['accuracy']:.1f} +- ")
+    assert float(by_k["1"][2].split(" +- ")[0]) == pytest.approx(float(auroc), abs=1e-3)
+    correlation = tunes.stdout.split("and the others ")[1].split(";")[0].split("-")
+    assert correlation[0] == correlation[1] and 0.0 < float(correlation[0]) < 1.0
+    assert "shuffle-tune 1000 done" in tunes.stderr
 
     # loss-weight shares: each variant's row sums to 100 per family; SFT's are the token shares
     weighed = _evidence("weights", *seed_args, cwd=tmp_path)
