@@ -18,7 +18,8 @@ docs/benchmarks.md §2); `--base-batch N` its pretraining batch, `--base-seed N`
 seed (base-to-base variation). `--tools`/`--calls` set the corpus shape, and `--spoken-values`
 has the requests say dates, times and small numbers in words, so calls must rewrite them (the
 held-out prompts that need a rewrite are then scored apart); `--base-spoken-rate X` pretrains the
-base with that share of its requests said that way, so it has seen the mapping. `--device cuda`
+base with that share of its requests said that way, so it has seen the mapping. `--shad-lr X` sets
+SHAD's shuffle-tune learning rate (the RFT variants' labels). `--device cuda`
 runs everything on one GPU (fp32; a CUDA-built base is cached apart from the CPU one);
 docs/benchmarks.md says which figures came from a GPU (stops 21-24) and which from `--device cpu`
 (all others).
@@ -231,6 +232,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "has not seen in pretraining (unless --base-spoken-rate), for a task a base that copies "
         "well cannot already solve.",
     )
+    common.add_argument(
+        "--shad-lr",
+        type=float,
+        default=None,
+        help="SHAD's shuffle-tune learning rate (default: the demo's 1e-3). The RFT variants train "
+        "on the labels of that tune; the SFT variants do not use SHAD.",
+    )
     run = sub.add_parser("run", parents=[common], help="Run (or resume) the benchmark chunks.")
     run.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     run.add_argument("--results", default="benchmarks/results/evidence.jsonl")
@@ -280,6 +288,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     base_lr = getattr(args, "base_lr", None)
     if base_lr is not None and not 0 < base_lr < 1:
         parser.error(f"--base-lr {base_lr}: pass a learning rate in (0, 1), e.g. 3e-3")
+    shad_lr = getattr(args, "shad_lr", None)
+    if shad_lr is not None and not 0 < shad_lr < 1:
+        parser.error(f"--shad-lr {shad_lr}: pass a learning rate in (0, 1), e.g. 3e-3")
     spoken_rate = getattr(args, "base_spoken_rate", None)
     if spoken_rate is not None and not 0 <= spoken_rate <= 1:
         parser.error(f"--base-spoken-rate {spoken_rate}: pass a share in [0, 1], e.g. 0.3")
@@ -388,6 +399,7 @@ def setup_of(settings: DemoSettings) -> dict[str, Any]:
         "spoken_values": settings.spoken_values,
         "corpus": corpus_shape(settings),
         "steps": settings.budget.steps,
+        "shad_learning_rate": settings.shad_learning_rate,
     }
 
 
@@ -397,7 +409,8 @@ def recorded_setup(row: dict[str, Any]) -> dict[str, Any]:
     records hold the same weights under an earlier one. A recipe field an older record lacks had its
     default; a record without a recipe is compared by its base's name; one without a device ran on
     the CPU, one without a corpus shape on its preset's (the demo's since 7d02819; before it the
-    full demo offered up to 4 tools), one without stock sentences or spoken values had none."""
+    full demo offered up to 4 tools), one without stock sentences or spoken values had none, one without a SHAD
+    learning rate used its preset's."""
     from rft_trl.demo.base_model import BaseRecipe
     from rft_trl.demo.pipeline import settings_for
 
@@ -414,7 +427,12 @@ def recorded_setup(row: dict[str, Any]) -> dict[str, Any]:
     else:
         recorded["base"] = row.get("base")
     recorded["n_test"] = settings.get("n_test")
-    for key, default in (("stock_sentences", 0), ("stock_fixed", False), ("spoken_values", False)):
+    for key, default in (
+        ("stock_sentences", 0),
+        ("stock_fixed", False),
+        ("spoken_values", False),
+        ("shad_learning_rate", preset.shad_learning_rate),
+    ):
         recorded[key] = settings.get(key, default)  # added later: older records had the default
     return {k: v for k, v in recorded.items() if v is not None}
 
@@ -493,6 +511,7 @@ def seed_settings(seed: int, args: argparse.Namespace) -> DemoSettings:
         stock_sentences=args.stock_sentences,
         stock_fixed=args.stock_fixed,
         spoken_values=args.spoken_values,
+        shad_learning_rate=settings.shad_learning_rate if args.shad_lr is None else args.shad_lr,
         device=args.device,
         **corpus,
     )
@@ -728,6 +747,7 @@ def run(args: argparse.Namespace) -> int:
                     "stock_sentences": ctx.settings.stock_sentences,
                     "stock_fixed": ctx.settings.stock_fixed,
                     "spoken_values": ctx.settings.spoken_values,
+                    "shad_learning_rate": ctx.settings.shad_learning_rate,
                     "corpus": corpus_shape(ctx.settings),
                     "budget": ctx.settings.budget.__dict__,
                     "quick": args.quick,
@@ -1289,6 +1309,8 @@ def _reasoning_weight_table(
 
 def summary_markdown(rows: list[dict[str, Any]]) -> str:
     """Mean ± std over seeds and paired differences vs SFT (same seed), as Markdown tables."""
+    from rft_trl.demo.pipeline import DemoSettings
+
     runs = [r for r in rows if r.get("kind") == "run"]
     # a resumed run appends its seed's row again: keep the latest per seed
     seeds_rows = list({r["seed"]: r for r in rows if r.get("kind") == "seed"}.values())
@@ -1301,6 +1323,8 @@ def summary_markdown(rows: list[dict[str, Any]]) -> str:
         text = "tools {} to {}, calls {} to {}".format(*shape["tools"], *shape["calls"])
         if setup.get("spoken_values"):
             text += ", spoken values"
+        if setup["shad_learning_rate"] != DemoSettings.shad_learning_rate:
+            text += f", SHAD learning rate {setup['shad_learning_rate']:g}"
         shapes.setdefault(text, []).append(row["seed"])
     shape_line = "; ".join(f"{text} (seeds {sorted(s)})" for text, s in shapes.items())
     lines = [

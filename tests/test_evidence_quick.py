@@ -322,6 +322,9 @@ def test_base_and_corpus_options_reach_the_settings_and_bad_values_are_refused(
     assert (bigger.base.intermediate_size, bigger.base.num_hidden_layers) == (768, 6)
     assert bigger.base.fingerprint() != BaseRecipe().fingerprint()  # its own cached base
     assert bigger.device == "cpu"  # the documented figures' device unless asked
+    assert bigger.shad_learning_rate == 1e-3  # the demo's shuffle-tune rate unless asked
+    tuned = evidence.seed_settings(0, evidence.parse_args(["run", "--shad-lr", "3e-3"]))
+    assert tuned.shad_learning_rate == 3e-3 and tuned.base == BaseRecipe()
     batched = evidence.seed_settings(0, evidence.parse_args(["run", "--base-batch", "32"]))
     assert batched.base.batch_size == 32
     assert batched.base.fingerprint() != BaseRecipe().fingerprint()
@@ -331,6 +334,7 @@ def test_base_and_corpus_options_reach_the_settings_and_bad_values_are_refused(
         ("--base-hidden", "0", "--base-hidden 0: pass a multiple of 32"),
         ("--base-layers", "0", "--base-layers 0: pass a number >= 1"),
         ("--base-lr", "0", "--base-lr 0.0: pass a learning rate in (0, 1)"),
+        ("--shad-lr", "1.5", "--shad-lr 1.5: pass a learning rate in (0, 1)"),
     ]:
         with pytest.raises(SystemExit):
             evidence.parse_args(["run", flag, value])
@@ -426,6 +430,16 @@ def test_resuming_with_another_corpus_shape_is_refused(tmp_path, benchmark_scrip
     assert refusal is not None and "spoken_values True there, False now" in refusal
     spoken = evidence.parse_args([*harder_argv, "--spoken-values"])
     assert evidence.check_resumable(results, [0], spoken) is None
+    # a record without a SHAD learning rate used the preset's: RFT rows from another rate are refused
+    faster = evidence.parse_args([*harder_argv, "--spoken-values", "--shad-lr", "3e-3"])
+    refusal = evidence.check_resumable(results, [0], faster)
+    assert refusal is not None and "shad_learning_rate 0.001 there, 0.003 now" in refusal
+    record["settings"]["shad_learning_rate"] = 3e-3
+    results.write_text(json.dumps(record) + "\n")
+    assert evidence.check_resumable(results, [0], faster) is None
+    assert "shad_learning_rate 0.003 there, 0.001 now" in evidence.check_resumable(
+        results, [0], spoken
+    )
 
 
 @pytest.mark.skipif(
@@ -470,13 +484,14 @@ def test_summary_names_each_corpus_shape_with_its_seeds(tmp_path, benchmark_scri
     assert harder["kind"] == "seed" and harder["settings"]["corpus"]["tools"] == [3, 4]
     older = {**harder, "seed": 0, "settings": {}}  # before the shape was recorded: the demo's
     spoken = {**harder, "seed": 2, "settings": {**harder["settings"], "spoken_values": True}}
-    seed_rows = [older, {**harder, "seed": 1}, spoken]
-    runs = [_row(s, v, 0.3) for s in (0, 1, 2) for v in ("sft", "rft")]
+    faster = {**harder, "seed": 3, "settings": {**harder["settings"], "shad_learning_rate": 3e-3}}
+    seed_rows = [older, {**harder, "seed": 1}, spoken, faster]
+    runs = [_row(s, v, 0.3) for s in (0, 1, 2, 3) for v in ("sft", "rft")]
     lines = evidence.summary_markdown(seed_rows + runs).splitlines()
     assert lines[1] == (
         "Corpus shape per prompt: tools 2 to 2, calls 1 to 3 (seeds [0]); "
         "tools 3 to 4, calls 2 to 3 (seeds [1]); tools 3 to 4, calls 2 to 3, spoken values "
-        "(seeds [2])."
+        "(seeds [2]); tools 3 to 4, calls 2 to 3, SHAD learning rate 0.003 (seeds [3])."
     )
 
 
