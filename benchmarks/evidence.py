@@ -409,8 +409,8 @@ def recorded_setup(row: dict[str, Any]) -> dict[str, Any]:
     records hold the same weights under an earlier one. A recipe field an older record lacks had its
     default; a record without a recipe is compared by its base's name; one without a device ran on
     the CPU, one without a corpus shape on its preset's (the demo's since 7d02819; before it the
-    full demo offered up to 4 tools), one without stock sentences or spoken values had none, one without a SHAD
-    learning rate used its preset's."""
+    full demo offered up to 4 tools), one without stock sentences or spoken values had none, and
+    one without a SHAD learning rate used its preset's."""
     from rft_trl.demo.base_model import BaseRecipe
     from rft_trl.demo.pipeline import settings_for
 
@@ -836,6 +836,19 @@ def shuffle_seeds(seed: int, count: int) -> list[int]:
     return [seed + 1000 * k for k in range(count)]
 
 
+def mean_ld_figures(lds: np.ndarray, gold: np.ndarray) -> list[list[float]]:
+    """For K = 1..len(lds): [accuracy at 0, accuracy at 0.005, AUROC] of the mean of the first K LDs."""
+    from rft_trl.demo.metrics import label_quality
+
+    out = []
+    for k in range(1, len(lds) + 1):
+        mean_ld = lds[:k].mean(axis=0)
+        at_0 = label_quality((mean_ld > 0).astype(np.int64), gold, mean_ld)
+        at_margin = label_quality((mean_ld > 0.005).astype(np.int64), gold)
+        out.append([at_0["accuracy"], at_margin["accuracy"], at_0["auroc"]])
+    return out
+
+
 def shuffles(args: argparse.Namespace) -> int:
     """SHAD's labels from several shuffle-tunes per seed, and from the mean LD of the first K.
 
@@ -848,7 +861,8 @@ def shuffles(args: argparse.Namespace) -> int:
 
     _quiet(args.threads)
     by_k: dict[int, list[list[float]]] = {k: [] for k in range(1, args.shuffles + 1)}
-    correlations, single = [], []
+    correlations: list[float] = []
+    single: list[float] = []
     for seed in args.seeds:
         ctx = SeedContext(seed, args)
         first = response_arrays(ctx.labelled)
@@ -861,11 +875,8 @@ def shuffles(args: argparse.Namespace) -> int:
         stacked = np.stack(lds)
         correlations += [float(np.corrcoef(stacked[0], ld)[0, 1]) for ld in stacked[1:]]
         single += [label_quality((ld > 0).astype(np.int64), gold)["accuracy"] for ld in stacked]
-        for k, rows in by_k.items():
-            mean_ld = stacked[:k].mean(axis=0)
-            at_0 = label_quality((mean_ld > 0).astype(np.int64), gold, mean_ld)
-            at_margin = label_quality((mean_ld > 0.005).astype(np.int64), gold)
-            rows.append([at_0["accuracy"], at_margin["accuracy"], at_0["auroc"]])
+        for k, figures in enumerate(mean_ld_figures(stacked, gold), start=1):
+            by_k[k].append(figures)
     spread = (
         f"LD's correlation between the first shuffle-tune and the others "
         f"{min(correlations):.3f}-{max(correlations):.3f}; "
@@ -1317,19 +1328,25 @@ def summary_markdown(rows: list[dict[str, Any]]) -> str:
     by = {(r["seed"], r["variant"]): r for r in runs}
     seeds = sorted({r["seed"] for r in runs})
     shapes: dict[str, list[int]] = {}
+    shad_rates: dict[float, list[int]] = {}
     for row in seeds_rows:
         setup = recorded_setup(row)
         shape = setup["corpus"]  # older records: their preset's shape
         text = "tools {} to {}, calls {} to {}".format(*shape["tools"], *shape["calls"])
         if setup.get("spoken_values"):
             text += ", spoken values"
-        if setup["shad_learning_rate"] != DemoSettings.shad_learning_rate:
-            text += f", SHAD learning rate {setup['shad_learning_rate']:g}"
         shapes.setdefault(text, []).append(row["seed"])
+        shad_rates.setdefault(setup["shad_learning_rate"], []).append(row["seed"])
     shape_line = "; ".join(f"{text} (seeds {sorted(s)})" for text, s in shapes.items())
+    rate_line = "; ".join(f"{rate:g} (seeds {sorted(s)})" for rate, s in shad_rates.items())
     lines = [
         f"Seeds: {seeds}; held-out samples per seed: {sorted({r['n_test'] for r in runs})}.",
         *([f"Corpus shape per prompt: {shape_line}."] if shapes else []),
+        *(
+            [f"SHAD shuffle-tune learning rate (the RFT variants' labels): {rate_line}."]
+            if set(shad_rates) - {DemoSettings.shad_learning_rate}
+            else []
+        ),
         "",
         "| variant | exact match % | Δ EM vs SFT (paired) | seeds better | format valid % | Δ format vs SFT | "
         "held-out loss, boilerplate | held-out loss, reasoning | Δ reasoning loss vs SFT | label accuracy | label F1 |",

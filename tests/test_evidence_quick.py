@@ -339,6 +339,24 @@ def test_base_and_corpus_options_reach_the_settings_and_bad_values_are_refused(
         with pytest.raises(SystemExit):
             evidence.parse_args(["run", flag, value])
         assert message in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        evidence.parse_args(["shuffles", "--shuffles", "0"])
+    assert "--shuffles 0: pass a number >= 1" in capsys.readouterr().err
+
+
+def test_mean_ld_figures_label_from_the_mean_of_the_first_k_tunes(benchmark_script):
+    evidence = benchmark_script("evidence")
+    gold = np.array([1, 1, 0, 0, 1, 0])
+    lds = np.array(
+        [
+            [0.5, -0.1, -0.2, 0.003, 0.2, -1.0],  # 4/6 right at 0; 5/6 at the 0.005 margin
+            [0.3, 0.3, -0.2, -0.1, 0.2, 0.2],  # the mean with it: [.4, .1, -.2, -.0485, .2, -.4]
+            [-2.0, -2.0, 1.0, 1.0, -2.0, 1.0],  # every label flips in the mean of three
+        ]
+    )
+    rows = evidence.mean_ld_figures(lds, gold)
+    assert [row[:2] for row in rows] == [[4 / 6, 5 / 6], [1.0, 1.0], [0.0, 0.0]]
+    assert rows[1][2] == 1.0 and rows[2][2] == 0.0  # AUROC of the mean LD: perfect, then inverted
 
 
 def test_corpus_shape_options_reach_the_data_and_bad_shapes_are_refused(
@@ -490,9 +508,16 @@ def test_summary_names_each_corpus_shape_with_its_seeds(tmp_path, benchmark_scri
     lines = evidence.summary_markdown(seed_rows + runs).splitlines()
     assert lines[1] == (
         "Corpus shape per prompt: tools 2 to 2, calls 1 to 3 (seeds [0]); "
-        "tools 3 to 4, calls 2 to 3 (seeds [1]); tools 3 to 4, calls 2 to 3, spoken values "
-        "(seeds [2]); tools 3 to 4, calls 2 to 3, SHAD learning rate 0.003 (seeds [3])."
+        "tools 3 to 4, calls 2 to 3 (seeds [1, 3]); tools 3 to 4, calls 2 to 3, spoken values "
+        "(seeds [2])."
     )
+    assert lines[2] == (
+        "SHAD shuffle-tune learning rate (the RFT variants' labels): 0.001 (seeds [0, 1, 2]); "
+        "0.003 (seeds [3])."
+    )
+    # with every seed at the default rate there is no such line
+    plain = evidence.summary_markdown(seed_rows[:3] + runs[:6]).splitlines()
+    assert plain[2] == "" and "SHAD shuffle-tune" not in "\n".join(plain)
 
 
 def test_spoken_values_are_scored_apart_where_a_call_must_rewrite_one(benchmark_script):
