@@ -832,12 +832,12 @@ def thresholds(args: argparse.Namespace) -> int:
 
 
 def shuffle_seeds(seed: int, count: int) -> list[int]:
-    """SHAD seeds of `count` shuffle-tunes for corpus seed `seed`: its own first, then seed + 1000 k."""
+    """SHAD seeds of `count` shuffle-tunes for corpus seed `seed`: its own, then seed + 1000 k."""
     return [seed + 1000 * k for k in range(count)]
 
 
 def mean_ld_figures(lds: np.ndarray, gold: np.ndarray) -> list[list[float]]:
-    """For K = 1..len(lds): [accuracy at 0, accuracy at 0.005, AUROC] of the mean of the first K LDs."""
+    """For K = 1..len(lds): [accuracy at 0, at 0.005, AUROC] of the mean of the first K LDs."""
     from rft_trl.demo.metrics import label_quality
 
     out = []

@@ -448,7 +448,7 @@ def test_resuming_with_another_corpus_shape_is_refused(tmp_path, benchmark_scrip
     assert refusal is not None and "spoken_values True there, False now" in refusal
     spoken = evidence.parse_args([*harder_argv, "--spoken-values"])
     assert evidence.check_resumable(results, [0], spoken) is None
-    # a record without a SHAD learning rate used the preset's: RFT rows from another rate are refused
+    # a record without a SHAD learning rate used the preset's: another rate's rows are refused
     faster = evidence.parse_args([*harder_argv, "--spoken-values", "--shad-lr", "3e-3"])
     refusal = evidence.check_resumable(results, [0], faster)
     assert refusal is not None and "shad_learning_rate 0.001 there, 0.003 now" in refusal
