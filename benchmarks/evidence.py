@@ -772,6 +772,11 @@ def run(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------------ thresholds
 
 
+def _column_mean_std(rows: list[list[float]]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column mean and std over seeds (the rows) of a figure table; std 0 for one seed."""
+    return np.mean(rows, axis=0), np.std(rows, axis=0, ddof=1 if len(rows) > 1 else 0)
+
+
 def thresholds(args: argparse.Namespace) -> int:
     """SHAD's labels re-thresholded from their stored losses, mean +- std over seeds, as Markdown.
 
@@ -821,7 +826,7 @@ def thresholds(args: argparse.Namespace) -> int:
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for cut, rows in per_cut.items():
-        m, sd = np.mean(rows, axis=0), np.std(rows, axis=0, ddof=1 if len(rows) > 1 else 0)
+        m, sd = _column_mean_std(rows)
         lines.append(
             f"| {cut:g} | {100 * m[0]:.1f} +- {100 * sd[0]:.1f}% | {100 * m[1]:.1f}% | {100 * m[2]:.1f}% | "
             f"{m[3]:.3f} | {m[4]:.3f} | {m[5]:.3f} | {100 * m[6]:.1f}% | {100 * m[7]:.1f}% |"
@@ -867,9 +872,12 @@ def shuffles(args: argparse.Namespace) -> int:
         ctx = SeedContext(seed, args)
         first = response_arrays(ctx.labelled)
         gold, lds = first["gt"], [first["ld"]]
+        model = ctx.base.load()[0] if args.shuffles > 1 else None
         for shuffle_seed in shuffle_seeds(seed, args.shuffles)[1:]:
-            model, tokenizer = ctx.base.load()
-            tuned = run_shad(model, tokenizer, ctx.splits, replace(ctx.settings, seed=shuffle_seed))
+            # SHAD's adapter leaves the model as it found it, so one copy serves every tune
+            tuned = run_shad(
+                model, ctx.tokenizer, ctx.splits, replace(ctx.settings, seed=shuffle_seed)
+            )
             lds.append(response_arrays(tuned.dataset)["ld"])
             print(f"seed {seed}: shuffle-tune {shuffle_seed} done", file=sys.stderr, flush=True)
         stacked = np.stack(lds)
@@ -892,7 +900,7 @@ def shuffles(args: argparse.Namespace) -> int:
         "| --- | --- | --- | --- |",
     ]
     for k, rows in by_k.items():
-        m, sd = np.mean(rows, axis=0), np.std(rows, axis=0, ddof=1 if len(rows) > 1 else 0)
+        m, sd = _column_mean_std(rows)
         lines.append(
             f"| {k} | {100 * m[0]:.1f} +- {100 * sd[0]:.1f}% | {100 * m[1]:.1f} +- "
             f"{100 * sd[1]:.1f}% | {m[2]:.3f} +- {sd[2]:.3f} |"
