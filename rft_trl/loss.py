@@ -87,7 +87,7 @@ class _ChunkedTokenLogProbs(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, hidden, weight, bias, targets, chunk_size, softcap, compute_grad):
+    def forward(ctx, hidden, weight, bias, targets, chunk_size, softcap, scale, compute_grad):
         rows = (targets != IGNORE_INDEX).nonzero().squeeze(1)
         logp = torch.zeros(targets.shape[0], dtype=_logit_dtype(hidden.dtype), device=hidden.device)
         want_hidden_grad = compute_grad and ctx.needs_input_grad[0]
@@ -99,13 +99,14 @@ class _ChunkedTokenLogProbs(torch.autograd.Function):
         for start in range(0, rows.numel(), chunk_size):
             idx = rows[start : start + chunk_size]
             tgt = targets.index_select(0, idx)
-            chunk = _LogitChunk(hidden.index_select(0, idx), weight, bias, softcap, tgt)
+            chunk = _LogitChunk(hidden.index_select(0, idx), weight, bias, softcap, scale, tgt)
             logp[idx] = chunk.logp
             if want_hidden_grad:
                 grad_rows[start : start + chunk_size] = chunk.dlogits_().to(weight.dtype) @ weight
             del chunk
         ctx.chunk_size = chunk_size
         ctx.softcap = softcap
+        ctx.scale = scale
         ctx.hidden_shape = hidden.shape
         ctx.hidden_dtype = hidden.dtype
         want_weight_grad = compute_grad and (ctx.needs_input_grad[1] or ctx.needs_input_grad[2])
@@ -134,7 +135,7 @@ class _ChunkedTokenLogProbs(torch.autograd.Function):
             )
         if ctx.want_weight_grad:
             grad_weight, grad_bias = _head_grads(ctx, rows, g, hidden, weight, bias, targets)
-        return grad_hidden, grad_weight, grad_bias, None, None, None, None
+        return grad_hidden, grad_weight, grad_bias, None, None, None, None, None
 
 
 def _head_grads(ctx, rows, g, hidden, weight, bias, targets):
@@ -145,7 +146,7 @@ def _head_grads(ctx, rows, g, hidden, weight, bias, targets):
     for start in range(0, rows.numel(), ctx.chunk_size):
         idx = rows[start : start + ctx.chunk_size]
         h = hidden.index_select(0, idx)
-        chunk = _LogitChunk(h, weight, bias, ctx.softcap, targets.index_select(0, idx))
+        chunk = _LogitChunk(h, weight, bias, ctx.softcap, ctx.scale, targets.index_select(0, idx))
         dlogits = chunk.dlogits_().mul_(g[start : start + ctx.chunk_size, None])
         grad_weight.addmm_(dlogits.t(), h.to(acc))
         if grad_bias is not None:
@@ -166,14 +167,20 @@ class _LogitChunk:
     """One chunk of logits, reduced in place: log p(target), then d log p(target) / d logits.
 
     The (rows, vocab) buffer holds the logits, then exp(logits - max), then the gradient; no
-    other buffer of that size exists except the softcap chain factor.
+    other buffer of that size exists except the softcap chain factor. Logits are
+    `scale * (h @ weight.T + bias)`, softcapped when `softcap` is set, as the model computes them.
     """
 
-    def __init__(self, h, weight, bias, softcap, targets) -> None:
-        buf = h @ weight.t()
+    def __init__(self, h, weight, bias, softcap, scale, targets) -> None:
+        # `h` in the weight's dtype: backward recomputes chunks outside autocast, where a bf16
+        # hidden state and an fp32 head (or the reverse) cannot be multiplied as they are.
+        buf = h.to(weight.dtype) @ weight.t()
         buf = buf.to(_logit_dtype(buf.dtype))
         if bias is not None:
             buf.add_(bias)
+        self.scale = scale
+        if scale != 1.0:
+            buf.mul_(scale)
         self.dcap = None
         if softcap is not None:
             buf.div_(softcap).tanh_()
@@ -187,10 +194,12 @@ class _LogitChunk:
         self.buf = buf
 
     def dlogits_(self) -> torch.Tensor:
-        """One-hot(target) minus softmax (times the softcap factor), written over the buffer."""
+        """One-hot(target) minus softmax (times the softcap and scale factors), over the buffer."""
         grad = self.buf.mul_(self.sum_exp.reciprocal().neg_()[:, None])
         grad.scatter_add_(1, self.targets, torch.ones_like(self.targets, dtype=grad.dtype))
-        return grad if self.dcap is None else grad.mul_(self.dcap)
+        if self.dcap is not None:
+            grad.mul_(self.dcap)
+        return grad if self.scale == 1.0 else grad.mul_(self.scale)
 
 
 def token_logprobs(
@@ -201,12 +210,14 @@ def token_logprobs(
     bias: torch.Tensor | None = None,
     chunk_size: int | None = None,
     logit_softcap: float | None = None,
+    logit_scale: float = 1.0,
 ) -> torch.Tensor:
     """log p(target) for every position, 0 where `targets == IGNORE_INDEX`; fp32, shape of `targets`.
 
     `hidden` is (..., H) and `targets` (...). Only positions with a target are multiplied by the
     LM head, in chunks of `chunk_size` positions, so peak memory beyond one chunk does not grow
-    with the vocabulary and prompt positions cost nothing.
+    with the vocabulary and prompt positions cost nothing. `logit_scale` multiplies the logits
+    before softcapping (Cohere's `logit_scale`, Granite's `1 / logits_scaling`).
     """
     shape = targets.shape
     flat_hidden = hidden.reshape(-1, hidden.shape[-1])
@@ -218,7 +229,14 @@ def token_logprobs(
         or (bias is not None and bias.requires_grad)
     )
     logp = _ChunkedTokenLogProbs.apply(
-        flat_hidden, weight, bias, flat_targets, size, logit_softcap, compute_grad
+        flat_hidden,
+        weight,
+        bias,
+        flat_targets,
+        size,
+        logit_softcap,
+        float(logit_scale),
+        compute_grad,
     )
     return logp.view(shape)
 
@@ -230,12 +248,13 @@ def naive_token_logprobs(
     *,
     bias: torch.Tensor | None = None,
     logit_softcap: float | None = None,
+    logit_scale: float = 1.0,
 ) -> torch.Tensor:
     """Reference implementation with full logits; used by tests and benchmarks only."""
     logits = hidden @ weight.t()
     if bias is not None:
         logits = logits + bias
-    logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
+    logits = logits.to(torch.promote_types(logits.dtype, torch.float32)) * logit_scale
     if logit_softcap is not None:
         logits = torch.tanh(logits / logit_softcap) * logit_softcap
     valid = targets != IGNORE_INDEX

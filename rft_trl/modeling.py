@@ -2,8 +2,9 @@
 
 The forward goes through the (possibly DDP/FSDP/PEFT-wrapped) model itself, so wrappers keep
 their bookkeeping; a forward hook on the decoder catches the final hidden states inside that
-forward (where sharded parameters are gathered) and `token_logprobs` turns them into log-probs
-with the LM-head weight. `logits_to_keep=1` keeps the model's own LM head to one position.
+forward and `token_logprobs` turns them into log-probs with the LM-head weight, looked up in
+the hook: FSDP swaps sharded parameters for gathered ones during the forward. `logits_to_keep=1`
+keeps the model's own LM head to one position.
 """
 
 from __future__ import annotations
@@ -78,6 +79,32 @@ def logit_softcap(model: torch.nn.Module) -> float | None:
     return float(cap) if cap else None
 
 
+def logit_scale(model: torch.nn.Module) -> float:
+    """The factor the model multiplies its logits by before any softcap (1.0 for most models).
+
+    The same lookup as TRL's fused LM head: Cohere's `logit_scale`, `output_multiplier`,
+    Falcon-H1's `lm_head_multiplier`, Granite's and MiniCPM3's `1 / logits_scaling`
+    (HyperCLOVA X multiplies by it).
+    """
+    config = getattr(unwrap(model), "config", None)
+    text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
+    for name in ("logit_scale", "output_multiplier", "lm_head_multiplier"):
+        value = getattr(text_config, name, None)
+        if value is not None:
+            return float(value)
+    scaling = getattr(text_config, "logits_scaling", None)
+    if scaling is not None:
+        hyperclova = getattr(text_config, "model_type", None) == "hyperclovax"
+        return float(scaling) if hyperclova else 1.0 / float(scaling)
+    return 1.0
+
+
+def _full(tensor: torch.Tensor | None) -> torch.Tensor | None:
+    """A DTensor (a parameter FSDP2 has not gathered) as the whole tensor; others unchanged."""
+    full_tensor = getattr(tensor, "full_tensor", None)
+    return full_tensor() if callable(full_tensor) else tensor
+
+
 def model_inputs(batch: Mapping[str, Any]) -> dict[str, Any]:
     """The batch without our per-token side columns and labels (the model must not see them)."""
     return {key: value for key, value in batch.items() if key not in NON_MODEL_KEYS}
@@ -91,19 +118,23 @@ def forward_token_logprobs(
     chunk_size: int | None = None,
 ) -> torch.Tensor:
     """Forward `model` on `batch` and return log p(target) per position (0 where ignored)."""
-    decoder, weight, bias = lm_head_parts(model)
-    softcap = logit_softcap(model)
+    decoder, weight, _ = lm_head_parts(model)
+    softcap, scale = logit_softcap(model), logit_scale(model)
     captured: dict[str, torch.Tensor] = {}
 
     def hook(module, args, output):
         hidden = output[0] if isinstance(output, tuple) else output.last_hidden_state
+        # The head as it is now, inside the forward: FSDP2 swaps a sharded DTensor for the
+        # gathered parameter (FSDP1 for a view) only while the root module runs.
+        _, head_weight, head_bias = lm_head_parts(model)
         captured["logp"] = token_logprobs(
             hidden,
-            weight,
+            _full(head_weight),
             targets.to(hidden.device),
-            bias=bias,
+            bias=_full(head_bias),
             chunk_size=chunk_size,
             logit_softcap=softcap,
+            logit_scale=scale,
         )
 
     handle = decoder.register_forward_hook(hook)

@@ -34,7 +34,8 @@ def assert_close(actual, expected, rtol=1e-5, atol=1e-6):
 @pytest.mark.parametrize("chunk_size", [1, 3, 7, 64])
 @pytest.mark.parametrize("softcap", [None, 5.0])
 @pytest.mark.parametrize("with_bias", [False, True])
-def test_chunked_logprobs_match_full_logits_values_and_grads(chunk_size, softcap, with_bias):
+@pytest.mark.parametrize("scale", [1.0, 0.3])
+def test_chunked_logprobs_match_full_logits_values_and_grads(chunk_size, softcap, with_bias, scale):
     torch.manual_seed(0)
     batch, length, hidden_size, vocab = 3, 11, 8, 37
     hidden = torch.randn(batch, length, hidden_size, dtype=torch.float64, requires_grad=True)
@@ -46,13 +47,21 @@ def test_chunked_logprobs_match_full_logits_values_and_grads(chunk_size, softcap
     upstream = torch.randn(batch, length, dtype=torch.float64)
 
     got = token_logprobs(
-        hidden, weight, targets, bias=bias, chunk_size=chunk_size, logit_softcap=softcap
+        hidden,
+        weight,
+        targets,
+        bias=bias,
+        chunk_size=chunk_size,
+        logit_softcap=softcap,
+        logit_scale=scale,
     )
     (got * upstream).sum().backward()
     grads = [hidden.grad.clone(), weight.grad.clone()] + ([bias.grad.clone()] if with_bias else [])
     for tensor in [hidden, weight] + ([bias] if with_bias else []):
         tensor.grad = None
-    want = naive_token_logprobs(hidden, weight, targets, bias=bias, logit_softcap=softcap)
+    want = naive_token_logprobs(
+        hidden, weight, targets, bias=bias, logit_softcap=softcap, logit_scale=scale
+    )
     (want * upstream).sum().backward()
     want_grads = [hidden.grad, weight.grad] + ([bias.grad] if with_bias else [])
 
@@ -228,6 +237,25 @@ def test_bf16_inputs_on_cpu_match_full_logits(chunk_size):
 
     assert_close(got, want.float(), rtol=2e-2, atol=2e-2)
     assert_close(grad.float(), hidden.grad.float(), rtol=5e-2, atol=3e-2)
+
+
+def test_trainable_fp32_head_under_bf16_autocast_has_a_backward():
+    # A bf16 hidden state and an fp32 trainable head (e.g. `modules_to_save` upcast): backward
+    # recomputes the chunks outside autocast, where the two dtypes cannot be multiplied as-is.
+    torch.manual_seed(5)
+    hidden = torch.randn(2, 6, 8).bfloat16().requires_grad_(True)
+    weight = (torch.randn(30, 8) * 0.3).requires_grad_(True)
+    targets = torch.randint(0, 30, (2, 6))
+    targets[0, :2] = IGNORE_INDEX
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = token_logprobs(hidden, weight, targets, chunk_size=4)
+    got.sum().backward()
+    grads = (hidden.grad.clone(), weight.grad.clone())
+    hidden.grad = weight.grad = None
+    naive_token_logprobs(hidden.float(), weight, targets).sum().backward()
+    assert grads[0].dtype == torch.bfloat16 and grads[1].dtype == torch.float32
+    assert_close(grads[0].float(), hidden.grad.float(), rtol=5e-2, atol=3e-2)
+    assert_close(grads[1], weight.grad, rtol=5e-2, atol=3e-2)
 
 
 def test_all_ignored_targets_give_zeros_and_a_zero_gradient():
