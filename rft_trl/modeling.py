@@ -110,6 +110,20 @@ def model_inputs(batch: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in batch.items() if key not in NON_MODEL_KEYS}
 
 
+def router_aux_loss_coef(model: torch.nn.Module) -> float:
+    """The weight of a Mixture-of-Experts model's load-balancing loss; 0.0 when it computes none.
+
+    The model config decides, as for the model's own loss: TRL's `SFTTrainer` writes its
+    `router_aux_loss_coef` argument into the config (and switches `output_router_logits` on
+    or off with it), Axolotl sets the config from its YAML.
+    """
+    config = getattr(unwrap(model), "config", None)
+    text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
+    if not getattr(text_config, "output_router_logits", False):
+        return 0.0
+    return float(getattr(text_config, "router_aux_loss_coef", 0.0) or 0.0)
+
+
 def forward_token_logprobs(
     model: torch.nn.Module,
     batch: Mapping[str, Any],
@@ -118,6 +132,21 @@ def forward_token_logprobs(
     chunk_size: int | None = None,
 ) -> torch.Tensor:
     """Forward `model` on `batch` and return log p(target) per position (0 where ignored)."""
+    return forward_token_logprobs_and_aux_loss(model, batch, targets, chunk_size=chunk_size)[0]
+
+
+def forward_token_logprobs_and_aux_loss(
+    model: torch.nn.Module,
+    batch: Mapping[str, Any],
+    targets: torch.Tensor,
+    *,
+    chunk_size: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """`forward_token_logprobs`, plus the MoE load-balancing loss (unweighted) of the same forward.
+
+    The auxiliary loss is None unless `router_aux_loss_coef(model)` is non-zero; then the router
+    logits are asked for explicitly (wrappers such as VLMs honour only the forward argument).
+    """
     decoder, weight, _ = lm_head_parts(model)
     softcap, scale = logit_softcap(model), logit_scale(model)
     captured: dict[str, torch.Tensor] = {}
@@ -143,9 +172,10 @@ def forward_token_logprobs(
         if weight.device.type == "cpu"
         else contextlib.nullcontext()
     )
+    extra = {"output_router_logits": True} if router_aux_loss_coef(model) else {}
     try:
         with guard:
-            model(**model_inputs(batch), use_cache=False, logits_to_keep=1)
+            outputs = model(**model_inputs(batch), use_cache=False, logits_to_keep=1, **extra)
     finally:
         handle.remove()
     if "logp" not in captured:
@@ -153,4 +183,5 @@ def forward_token_logprobs(
             f"The decoder of {type(unwrap(model)).__name__} was not called during the forward pass, "
             "so per-token log-probs could not be computed."
         )
-    return captured["logp"]
+    aux_loss = getattr(outputs, "aux_loss", None) if extra else None
+    return captured["logp"], aux_loss

@@ -31,8 +31,13 @@ from rft_trl.loss import (
     shift_targets,
     shift_token_class,
 )
-from rft_trl.modeling import forward_token_logprobs, lm_head_parts, model_inputs
-from rft_trl.options import OPTIONS
+from rft_trl.modeling import (
+    forward_token_logprobs_and_aux_loss,
+    lm_head_parts,
+    model_inputs,
+    router_aux_loss_coef,
+)
+from rft_trl.options import OPTIONS, RFTConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +57,51 @@ def rft_metrics(stats: torch.Tensor) -> dict[str, float]:
     if s["reasoning_tokens"]:
         metrics["reasoning_loss"] = s["reasoning_loss_sum"] / s["reasoning_tokens"]
     return metrics
+
+
+def trl_args_conflicts(args: SFTConfig, *, compute_loss_func: Any = None) -> list[str]:
+    """What in TRL's own arguments `rft=True` would silently replace or break, with the fix."""
+    found = []
+    if getattr(args, "loss_type", "nll") != "nll":
+        found.append(
+            f"`loss_type={args.loss_type!r}`: RFT replaces the loss; set `loss_type='nll'` "
+            "(the default) or `rft=False`"
+        )
+    if getattr(args, "label_smoothing_factor", 0.0):
+        found.append(
+            f"`label_smoothing_factor={args.label_smoothing_factor}`: RFT's loss has no label "
+            "smoothing; set it to 0 or `rft=False`"
+        )
+    if compute_loss_func is not None:
+        found.append("`compute_loss_func`: RFT replaces the loss; drop it or set `rft=False`")
+    if getattr(args, "packing", False) and getattr(args, "packing_strategy", None) == "wrapped":
+        found.append(
+            "`packing_strategy='wrapped'`: it cuts samples across rows without marking where "
+            "they start, so RFT cannot weigh each sample's groups; use `packing_strategy='bfd'`"
+        )
+    return found
+
+
+def parallelism_conflicts(*, zero_stage: int | None, context_parallel: bool) -> list[str]:
+    """Distributed set-ups RFT's per-token log-probs cannot run under, with the fix."""
+    found = []
+    if zero_stage == 3:
+        found.append(
+            "DeepSpeed ZeRO-3: the LM head is partitioned until its own forward, after the "
+            "decoder output RFT reads; use ZeRO-2 (`plugin_configs/accelerate/deepspeed_zero2"
+            ".yaml`) or FSDP (`plugin_configs/accelerate/fsdp.yaml`)"
+        )
+    if context_parallel:
+        found.append(
+            "context parallelism (`cp_size > 1`): it splits each sequence across ranks and "
+            "shards `labels` but not `token_class`; use data parallelism"
+        )
+    return found
+
+
+def _refuse(conflicts: list[str]) -> None:
+    if conflicts:
+        raise RFTConfigError("`rft=True` cannot be combined with " + "; ".join(conflicts) + ".")
 
 
 class RFTLossMixin:
@@ -75,26 +125,35 @@ class RFTLossMixin:
         # transformers < 5.18 decides the same from these two (see `training_step`).
         self.model_accepts_loss_kwargs = True
         lm_head_parts(self.model)  # fail early, with a clear message, on a model without an LM head
+        deepspeed = getattr(self.accelerator.state, "deepspeed_plugin", None)
+        parallelism = getattr(self.accelerator, "parallelism_config", None)
+        _refuse(
+            parallelism_conflicts(
+                zero_stage=getattr(deepspeed, "zero_stage", None),
+                context_parallel=bool(getattr(parallelism, "cp_enabled", False)),
+            )
+        )
 
     # ----- loss -------------------------------------------------------------------------------
 
-    def _rft_token_losses(self, model, inputs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Per-position loss, target class and sample id of one micro-batch."""
+    def _rft_token_losses(self, model, inputs):
+        """Per-position loss, target class and sample id of one micro-batch, and the MoE
+        load-balancing loss of the same forward (None for a model without one)."""
         labels = inputs["labels"]
         position_ids = inputs.get("position_ids")
         targets = shift_targets(labels, position_ids)
         token_class = shift_token_class(inputs[TOKEN_CLASS]).masked_fill(targets == -100, -100)
-        logp = forward_token_logprobs(
+        logp, aux_loss = forward_token_logprobs_and_aux_loss(
             model, inputs, targets, chunk_size=self.rft_options["rft_logprob_chunk_size"]
         )
         samples = sample_index(labels.shape, position_ids, device=labels.device)
-        return -logp, token_class, samples
+        return -logp, token_class, samples, aux_loss
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if not self.rft_options["rft"]:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         mode = "train" if model.training else "eval"
-        token_loss, token_class, samples = self._rft_token_losses(model, inputs)
+        token_loss, token_class, samples, aux_loss = self._rft_token_losses(model, inputs)
         opts = self.rft_options
         weights = {
             "temperature": opts["rft_temperature"],
@@ -106,9 +165,9 @@ class RFTLossMixin:
         if opts["rft_group_scope"] == "batch":
             if step_scaled and self._rft_step_coefficients is not None:
                 coefficients = self._rft_step_coefficients
-            else:  # evaluation: the micro-batch is the batch
+            else:  # evaluation: the micro-batch is the batch (this rank's own; Trainer averages)
                 coefficients = self._rft_coefficients(
-                    [group_totals(token_loss.detach(), token_class)], weights
+                    [group_totals(token_loss.detach(), token_class)], weights, across_ranks=False
                 )
             loss = self._rft_batch_scope_loss(token_loss, token_class, coefficients)
             # one weight for the whole batch: log that, not the per-sample weights
@@ -120,6 +179,12 @@ class RFTLossMixin:
             )
         if step_scaled:
             loss = loss * self.accelerator.num_processes
+        coef = router_aux_loss_coef(model)
+        if aux_loss is not None and coef:
+            # As TRL adds it: a per-micro-batch mean that DDP averages across ranks; with the
+            # step's sample count, Trainer leaves gradient accumulation to the loss.
+            steps = self.current_gradient_accumulation_steps if step_scaled else 1
+            loss = loss + coef * aux_loss.to(loss.device) / steps
         stats = out.stats()
         previous = self._rft_stats[mode]
         self._rft_stats[mode] = stats if previous is None else previous + stats
@@ -140,8 +205,11 @@ class RFTLossMixin:
             loss = self.compute_loss(model, inputs, return_outputs=False)
         return loss.detach(), None, None
 
-    def _rft_coefficients(self, totals: list[GroupTotals], weights: dict[str, Any]):
-        """Batch-scope coefficients from the group totals of all micro-batches of a step."""
+    def _rft_coefficients(
+        self, totals: list[GroupTotals], weights: dict[str, Any], *, across_ranks: bool = True
+    ):
+        """Batch-scope coefficients from the group totals of all micro-batches of a step (and
+        of every rank when `across_ranks`)."""
         summed = torch.stack(
             [
                 torch.stack(
@@ -155,7 +223,7 @@ class RFTLossMixin:
                 for t in totals
             ]
         ).sum(0)
-        if self.accelerator.num_processes > 1:
+        if across_ranks and self.accelerator.num_processes > 1:
             summed = self.accelerator.reduce(summed, reduction="sum")
         global_totals = GroupTotals(*summed.unbind())
         c_b, c_r, value = batch_scope_coefficients(global_totals, **weights)
@@ -219,11 +287,14 @@ class RFTLossMixin:
             "detach_weights": opts["rft_detach_weights"],
         }
         model = self.model_wrapped
+        # The mode `training_step` is about to set: after an evaluation (or on the first step,
+        # from `from_pretrained`) the model is in eval mode, and dropout would differ.
+        model.train()
         totals = []
         with torch.no_grad(), self.compute_loss_context_manager():
             for batch in batch_samples:
                 batch = self._prepare_inputs(batch)
-                token_loss, token_class, _ = self._rft_token_losses(model, batch)
+                token_loss, token_class, _, _ = self._rft_token_losses(model, batch)
                 totals.append(group_totals(token_loss, token_class))
         return self._rft_coefficients(totals, weights)
 
@@ -275,6 +346,7 @@ class RFTTrainer(RFTLossMixin, SFTTrainer):
             lm_head_parts(
                 model
             )  # before TRL touches it: a clear error for a model without an LM head
+        _refuse(trl_args_conflicts(args, compute_loss_func=kwargs.get("compute_loss_func")))
         self._rft_peft_config = kwargs.get("peft_config")
         self._rft_labelled = False
         self.shad_report = None

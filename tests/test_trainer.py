@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import torch
@@ -12,7 +13,8 @@ from trl import SFTConfig, SFTTrainer
 from rft_trl.collator import TokenClassAlignmentError
 from rft_trl.config import RFTConfig
 from rft_trl.dataset_ops import NoResponseTokensError
-from rft_trl.trainer import RFTTrainer
+from rft_trl.options import RFTConfigError
+from rft_trl.trainer import RFTTrainer, parallelism_conflicts
 
 import tiny_rows
 
@@ -144,6 +146,109 @@ def test_model_without_lm_head_is_refused(tmp_path):
             train_dataset=tiny_rows.dataset(4),
             processing_class=tiny_rows.tokenizer(),
         )
+
+
+@pytest.mark.parametrize(
+    ("setting", "names"),
+    [
+        ({"loss_type": "dft"}, "loss_type='dft'"),
+        ({"label_smoothing_factor": 0.1}, "label_smoothing_factor=0.1"),
+        ({"packing": True, "packing_strategy": "wrapped", "max_length": 32}, "packing_strategy="),
+        ({"compute_loss_func": lambda *a, **k: 0}, "compute_loss_func"),
+    ],
+)
+def test_trl_settings_rft_would_override_are_refused(tmp_path, setting, names):
+    # Each would be silently replaced by RFT's loss (or, for wrapped packing, would merge and cut
+    # samples so RFT's per-sample groups are wrong): refused before any work, naming the key.
+    setting = dict(setting)
+    loss_func = setting.pop("compute_loss_func", None)
+    config = {**COMMON, **setting}
+    with pytest.raises(RFTConfigError, match=re.escape(names)) as caught:
+        RFTTrainer(
+            tiny_rows.model(),
+            RFTConfig(output_dir=str(tmp_path), **config),
+            train_dataset=tiny_rows.dataset(4),
+            processing_class=tiny_rows.tokenizer(),
+            compute_loss_func=loss_func,
+        )
+    assert "`rft=True` cannot be combined with" in str(caught.value)
+    # With rft off, TRL takes the same settings as they are.
+    RFTTrainer(
+        tiny_rows.model(),
+        RFTConfig(output_dir=str(tmp_path / "sft"), rft=False, **config),
+        train_dataset=tiny_rows.dataset(4).remove_columns("token_class"),
+        processing_class=tiny_rows.tokenizer(),
+        compute_loss_func=loss_func,
+    )
+
+
+def test_parallelism_conflicts_name_zero3_and_context_parallelism():
+    assert parallelism_conflicts(zero_stage=None, context_parallel=False) == []
+    assert parallelism_conflicts(zero_stage=2, context_parallel=False) == []
+    (zero3,) = parallelism_conflicts(zero_stage=3, context_parallel=False)
+    assert "ZeRO-3" in zero3 and "deepspeed_zero2.yaml" in zero3
+    (cp,) = parallelism_conflicts(zero_stage=None, context_parallel=True)
+    assert "cp_size > 1" in cp
+
+
+def test_moe_load_balancing_loss_is_added_as_trl_adds_it(tmp_path):
+    # A Mixture-of-Experts model: RFT's loss plus router_aux_loss_coef x the model's aux loss,
+    # the term SFTTrainer adds; it was dropped before.
+    from transformers import MixtralConfig, MixtralForCausalLM
+
+    from rft_trl.modeling import model_inputs
+
+    torch.manual_seed(0)
+    config = MixtralConfig(
+        vocab_size=tiny_rows.VOCAB,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        num_local_experts=4,
+        num_experts_per_tok=2,
+        output_router_logits=True,
+        router_aux_loss_coef=0.5,
+        max_position_embeddings=64,
+    )
+    trainer = RFTTrainer(
+        MixtralForCausalLM(config),
+        RFTConfig(output_dir=str(tmp_path), **COMMON),
+        train_dataset=tiny_rows.dataset(4),
+        processing_class=tiny_rows.tokenizer(),
+    )
+    trainer.ensure_labels()
+    batch = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
+    model = trainer.model.eval()
+    with torch.no_grad():
+        with_aux = trainer.compute_loss(model, dict(batch))
+        aux = model(**model_inputs(batch), output_router_logits=True).aux_loss
+        model.config.router_aux_loss_coef = 0.0
+        without = trainer.compute_loss(model, dict(batch))
+    assert aux > 0
+    assert with_aux.item() == pytest.approx(without.item() + 0.5 * aux.item(), rel=1e-6)
+
+
+def test_batch_scope_prepass_runs_in_training_mode(tmp_path):
+    # After an evaluation (or from `from_pretrained`) the model is in eval mode; the pre-pass must
+    # weigh the step with the forward training_step uses (dropout on), not the eval one.
+    trainer = RFTTrainer(
+        tiny_rows.model(),
+        RFTConfig(output_dir=str(tmp_path), rft_group_scope="batch", **COMMON),
+        train_dataset=tiny_rows.dataset(4),
+        processing_class=tiny_rows.tokenizer(),
+        peft_config=tiny_rows.lora(),
+    )
+    trainer.ensure_labels()
+    seen = []
+    trainer.model.register_forward_pre_hook(lambda module, args: seen.append(module.training))
+    trainer.model.eval()
+    batches, count = trainer.get_batch_samples(
+        iter(trainer.get_train_dataloader()), 1, trainer.args.device
+    )
+    assert len(batches) == 1 and int(count) == 4
+    assert seen == [True]
 
 
 def test_qlora_4bit_trains_on_cpu_and_logs_rft_metrics(tmp_path):

@@ -32,8 +32,11 @@ def assert_same_update(got: dict[str, torch.Tensor], want: dict[str, torch.Tenso
 
 @pytest.fixture(scope="module")
 def reference():
-    """8 x GA 1 per scope: the whole global batch in one micro-batch."""
-    return {scope: one_step(8, 1, rft_group_scope=scope) for scope in ("sample", "batch")}
+    """8 x GA 1 per scope: the whole global batch in one micro-batch (then an evaluation)."""
+    return {
+        scope: one_step(8, 1, rft_group_scope=scope, eval_dataset=tiny_rows.dataset(8, seed=1))
+        for scope in ("sample", "batch")
+    }
 
 
 @pytest.mark.parametrize("scope", ["sample", "batch"])
@@ -65,15 +68,21 @@ def test_two_processes_give_same_loss_and_update(reference, scope, tmp_path):
         scope,
         "--out",
         str(out),
+        "--eval-rows",
+        "8",
     ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert "still referenced" not in proc.stderr  # the worker's trainer died before shut_down
     result = json.loads(Path(str(out) + ".json").read_text())
     assert result["world_size"] == 2
-    ref_loss, ref_update, _ = reference[scope]
+    ref_loss, ref_update, ref_log = reference[scope]
     assert result["loss"] == pytest.approx(ref_loss, rel=RTOL)
     assert_same_update(load_file(str(out) + ".safetensors"), ref_update)
+    # Evaluation in micro-batches of 2 rows: each rank's loss is its own micro-batch's, and
+    # Trainer averages them, as one process does over the same micro-batches (of the same
+    # model, up to the update's RTOL).
+    assert result["log"]["eval_loss"] == pytest.approx(ref_log["eval_loss"], rel=10 * RTOL)
 
 
 def test_packing_and_padding_free_match_padded(reference):
