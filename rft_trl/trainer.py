@@ -62,7 +62,8 @@ def rft_metrics(stats: torch.Tensor) -> dict[str, float]:
 def trl_args_conflicts(args: SFTConfig, *, compute_loss_func: Any = None) -> list[str]:
     """What in TRL's own arguments `rft=True` would silently replace or break, with the fix."""
     found = []
-    if getattr(args, "loss_type", "nll") != "nll":
+    # "chunked_nll" (older TRL's default) is the same loss as "nll", computed in chunks.
+    if getattr(args, "loss_type", None) not in (None, "nll", "chunked_nll"):
         found.append(
             f"`loss_type={args.loss_type!r}`: RFT replaces the loss; set `loss_type='nll'` "
             "(the default) or `rft=False`"

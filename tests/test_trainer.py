@@ -214,7 +214,8 @@ def test_moe_load_balancing_loss_is_added_as_trl_adds_it(tmp_path):
     )
     trainer = RFTTrainer(
         MixtralForCausalLM(config),
-        RFTConfig(output_dir=str(tmp_path), **COMMON),
+        # TRL writes its argument into the model config (older TRL defaults it to 0.0)
+        RFTConfig(output_dir=str(tmp_path), router_aux_loss_coef=0.5, **COMMON),
         train_dataset=tiny_rows.dataset(4),
         processing_class=tiny_rows.tokenizer(),
     )
