@@ -229,6 +229,9 @@ def test_moe_load_balancing_loss_is_added_as_trl_adds_it(tmp_path):
         without = trainer.compute_loss(model, dict(batch))
     assert aux > 0
     assert with_aux.item() == pytest.approx(without.item() + 0.5 * aux.item(), rel=1e-6)
+    model.config.router_aux_loss_coef = 0.5
+    trainer.train()  # the training path: the term divided over gradient accumulation steps
+    assert len(losses(trainer)) == 2 and all(math.isfinite(x) for x in losses(trainer))
 
 
 def test_batch_scope_prepass_runs_in_training_mode(tmp_path):
