@@ -358,7 +358,10 @@ class RFTTrainer(RFTLossMixin, SFTTrainer):
         )
         if padding_free and user_collator is not None:
             raise ValueError(
-                "Passing a custom data collator is not supported when using padding-free."
+                "Passing a custom data collator is not supported when using padding-free "
+                "(`padding_free=True`, or packing with `packing_strategy='bfd'`/'bfd_split'): "
+                "RFT wraps TRL's padding-free collator to carry `token_class`. Fix: drop "
+                "`data_collator`, or turn padding-free and packing off."
             )
         if args.padding_free and not packing and max_length is not None:
             raise ValueError(
@@ -423,7 +426,9 @@ class RFTTrainer(RFTLossMixin, SFTTrainer):
         """Truncate all per-token columns like TRL would, and check there is a response to weigh."""
         if not isinstance(dataset, Dataset):
             raise TypeError(
-                "RFTTrainer needs map-style `datasets.Dataset`s (SHAD samples and scores them)."
+                "RFTTrainer needs map-style `datasets.Dataset`s (SHAD samples and scores them), "
+                f"got {type(dataset).__name__}. Fix: load without `streaming=True`, or convert "
+                "with `Dataset.from_generator` / `Dataset.from_list`."
             )
         require_response_mask(dataset)
         if skip_prepare:

@@ -182,6 +182,26 @@ def test_trl_settings_rft_would_override_are_refused(tmp_path, setting, names):
     )
 
 
+def test_streamed_dataset_and_padding_free_custom_collator_are_refused_with_the_fix(tmp_path):
+    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+    with pytest.raises(TypeError, match=r"IterableDataset.*Fix: load without `streaming=True`"):
+        RFTTrainer(
+            tiny_rows.model(),
+            RFTConfig(output_dir=str(tmp_path), **COMMON),
+            train_dataset=tiny_rows.dataset(4).to_iterable_dataset(),
+            processing_class=tiny_rows.tokenizer(),
+        )
+    with pytest.raises(ValueError, match="Fix: drop `data_collator`"):
+        RFTTrainer(
+            tiny_rows.model(),
+            RFTConfig(output_dir=str(tmp_path), padding_free=True, **COMMON),
+            train_dataset=tiny_rows.dataset(4),
+            processing_class=tiny_rows.tokenizer(),
+            data_collator=DataCollatorForLanguageModeling(pad_token_id=0),
+        )
+
+
 def test_parallelism_conflicts_name_zero3_and_context_parallelism():
     assert parallelism_conflicts(zero_stage=None, context_parallel=False) == []
     assert parallelism_conflicts(zero_stage=2, context_parallel=False) == []
