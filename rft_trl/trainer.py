@@ -117,6 +117,7 @@ class RFTLossMixin:
 
     def _init_rft(self, options: dict[str, Any]) -> None:
         self.rft_options = options
+        self._rft_eval_prefix = "eval_"
         self._rft_stats = {"train": None, "eval": None}
         self._rft_step_coefficients = None
         if not options["rft"]:
@@ -301,6 +302,17 @@ class RFTLossMixin:
 
     # ----- metrics ----------------------------------------------------------------------------
 
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval"):
+        # Each eval set logs under its own prefix (`eval_<name>_` for a dict of eval sets), as
+        # Trainer's own metrics do; `log` reads it.
+        previous, self._rft_eval_prefix = self._rft_eval_prefix, f"{metric_key_prefix}_"
+        try:
+            return super().evaluate(
+                eval_dataset, ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix
+            )
+        finally:
+            self._rft_eval_prefix = previous
+
     def log(self, logs: dict[str, float], *args, **kwargs) -> None:
         if self.rft_options["rft"]:
             mode = "train" if self.model.training else "eval"
@@ -310,7 +322,7 @@ class RFTLossMixin:
                 stats = torch.zeros(len(STAT_NAMES), device=self.args.device)
             if self.accelerator.num_processes > 1:
                 stats = self.accelerator.reduce(stats.to(self.args.device), reduction="sum")
-            prefix = "eval_" if mode == "eval" else ""
+            prefix = self._rft_eval_prefix if mode == "eval" else ""
             if float(stats[-1]) > 0 or float(stats[1] + stats[3]) > 0:
                 logs.update({prefix + key: value for key, value in rft_metrics(stats).items()})
             self._rft_stats[mode] = None

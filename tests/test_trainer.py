@@ -83,6 +83,22 @@ def test_metrics_are_logged_for_train_and_eval(tmp_path):
     )
 
 
+def test_each_eval_set_logs_rft_metrics_under_its_own_prefix(tmp_path):
+    trainer = RFTTrainer(
+        tiny_rows.model(),
+        RFTConfig(output_dir=str(tmp_path), **COMMON),
+        train_dataset=tiny_rows.dataset(8),
+        eval_dataset={"a": tiny_rows.dataset(4, seed=1), "b": tiny_rows.dataset(4, seed=2)},
+        processing_class=tiny_rows.tokenizer(),
+    )
+    metrics = trainer.evaluate()
+    logged = {k: v for e in trainer.state.log_history for k, v in e.items()}
+    for name in ("a", "b"):
+        assert math.isfinite(logged[f"eval_{name}_reasoning_loss"])
+        assert math.isfinite(metrics[f"eval_{name}_loss"])
+    assert "eval_reasoning_loss" not in logged  # not merged under one name
+
+
 def test_degenerate_samples_stay_finite(tmp_path):
     rows = tiny_rows.rows(4)
     rows[0]["token_class"] = [
