@@ -25,14 +25,15 @@ FOOTER = """
 RFT computes its own loss from per-token log-probs read at the decoder's output, with TRL's
 arguments otherwise as they are. Works with: LoRA/QLoRA, full fine-tuning (a trainable LM
 head), gradient accumulation, DDP, DeepSpeed ZeRO-2, FSDP2 (`fully_shard`), packing
-(`packing_strategy: bfd` or `bfd_split`), padding-free batches, gradient checkpointing, bf16,
+(`packing_strategy: bfd`), padding-free batches, gradient checkpointing, bf16,
 models that softcap or scale their logits (Gemma-2/3, Cohere, Granite), and Mixture-of-Experts
 models, whose load-balancing loss is added as `SFTTrainer` adds it
 (`router_aux_loss_coef` x the model's aux loss).
 
 Refused when the trainer is built, with the fix, because the result would silently be another
 loss or wrong per-sample groups: `loss_type` other than `nll`, `label_smoothing_factor > 0`, a
-`compute_loss_func`, `packing_strategy: wrapped`, DeepSpeed ZeRO-3 (the LM head is still
+`compute_loss_func`, `packing_strategy: wrapped` or `bfd_split` (both turn parts of samples
+into samples of their own), DeepSpeed ZeRO-3 (the LM head is still
 partitioned where RFT reads it) and context parallelism (`cp_size > 1`). Axolotl configs have
 their own list (`rft-trl check-config`).
 """

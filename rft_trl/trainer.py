@@ -75,10 +75,17 @@ def trl_args_conflicts(args: SFTConfig, *, compute_loss_func: Any = None) -> lis
         )
     if compute_loss_func is not None:
         found.append("`compute_loss_func`: RFT replaces the loss; drop it or set `rft=False`")
-    if getattr(args, "packing", False) and getattr(args, "packing_strategy", None) == "wrapped":
+    strategy = getattr(args, "packing_strategy", None)
+    if getattr(args, "packing", False) and strategy == "wrapped":
         found.append(
             "`packing_strategy='wrapped'`: it cuts samples across rows without marking where "
             "they start, so RFT cannot weigh each sample's groups; use `packing_strategy='bfd'`"
+        )
+    if getattr(args, "packing", False) and strategy == "bfd_split":
+        found.append(
+            "`packing_strategy='bfd_split'`: it keeps the tokens past `max_length` as pieces "
+            "that become samples of their own, while RFT labels and weighs whole samples (it "
+            "truncates to `max_length`, as `bfd` does); use `packing_strategy='bfd'`"
         )
     return found
 
@@ -459,19 +466,14 @@ class RFTTrainer(RFTLossMixin, SFTTrainer):
             if isinstance(self.eval_dataset, dict)
             else ({"eval": self.eval_dataset} if self.eval_dataset is not None else {})
         )
-        if opts["shad_labels_path"]:
-            from rft_trl.shad import ShadLabelsError, load_labels
-
-            self.train_dataset = load_labels(opts["shad_labels_path"], self.train_dataset)
-            for name, ds in list(evals.items()):
-                try:  # labels written by `rft-trl shad` may include the eval split
-                    evals[name] = load_labels(opts["shad_labels_path"], ds, split=name)
-                except ShadLabelsError:
-                    logger.info("No stored labels match eval set %r: SHAD will score it.", name)
-        needs_shad = TOKEN_CLASS not in self.train_dataset.column_names or any(
-            TOKEN_CLASS not in ds.column_names for ds in evals.values()
+        # With `shad_labels_path`, `label_dataset` attaches the stored labels (train and each
+        # eval set's `eval-<name>` split), re-thresholded at `shad_threshold`, instead of SHAD.
+        needs_labels = (
+            opts["shad_labels_path"]
+            or TOKEN_CLASS not in self.train_dataset.column_names
+            or any(TOKEN_CLASS not in ds.column_names for ds in evals.values())
         )
-        if needs_shad:
+        if needs_labels:
             from rft_trl.shad import ShadSettings, label_dataset
 
             result = label_dataset(
@@ -485,7 +487,7 @@ class RFTTrainer(RFTLossMixin, SFTTrainer):
                 eval_datasets={k: v for k, v in evals.items() if TOKEN_CLASS not in v.column_names},
             )
             self.shad_report = result.report
-            if TOKEN_CLASS not in self.train_dataset.column_names:
+            if opts["shad_labels_path"] or TOKEN_CLASS not in self.train_dataset.column_names:
                 self.train_dataset = result.dataset
             evals = {**evals, **result.eval_datasets}
         check_alignment(self.train_dataset)

@@ -76,6 +76,40 @@ def test_shad_writes_labels_that_match_the_trainers_tokenization(labelled, tiny_
         assert [x == -100 for x in labs] == [c == -100 for c in cls]
 
 
+def test_shad_labels_a_shuffled_packed_padding_free_config_as_rft_trainer_prepares_it(
+    tiny_checkpoint, tmp_path, capsys
+):
+    # TRL shuffles the prepared set with `shuffle_dataset`, and refuses `padding_free` without
+    # packing; the CLI now prepares rows as RFTTrainer does (unpacked, unshuffled) for both.
+    from rft_trl.commands.shad import load_train_eval, parse_config
+    from rft_trl.trainer import RFTTrainer
+
+    data = tmp_path / "train.jsonl"
+    to_messages_dataset(generate_samples(12, "mixed", seed=3)).to_json(str(data))
+    config = write_config(
+        tmp_path,
+        tiny_checkpoint,
+        data,
+        assistant_only_loss=True,
+        shuffle_dataset=True,
+        packing=True,
+        padding_free=True,
+    )
+    labels = tmp_path / "labels"
+    assert main(["shad", "--config", config, "--output", str(labels)]) == 0
+    script_args, args, _, mixture = parse_config(config)
+    args.shad_labels_path = str(labels)
+    train, _ = load_train_eval(script_args, args, mixture)
+    trainer = RFTTrainer(model=str(tiny_checkpoint), args=args, train_dataset=train)
+    packed = trainer.train_dataset  # labels attached at construction, then packed
+    assert "token_class" in packed.column_names
+    assert sum(len(r) for r in packed["input_ids"]) == sum(
+        len(r) for r in load_labels(labels)["input_ids"]
+    )
+    for labs, cls in zip(packed["labels"], packed["token_class"], strict=True):
+        assert [x == -100 for x in labs] == [c == -100 for c in cls]
+
+
 def test_shad_prompt_completion_parquet_folder_without_peft(tiny_checkpoint, tmp_path, capsys):
     folder = tmp_path / "data"
     folder.mkdir()

@@ -171,6 +171,7 @@ def test_model_without_lm_head_is_refused(tmp_path):
         ({"label_smoothing_factor": 0.1}, "label_smoothing_factor=0.1"),
         ({"packing": True, "packing_strategy": "wrapped", "max_length": 32}, "packing_strategy="),
         ({"compute_loss_func": lambda *a, **k: 0}, "compute_loss_func"),
+        ({"packing": True, "packing_strategy": "bfd_split", "max_length": 32}, "'bfd_split'"),
     ],
 )
 def test_trl_settings_rft_would_override_are_refused(tmp_path, setting, names):
@@ -215,6 +216,77 @@ def test_streamed_dataset_and_padding_free_custom_collator_are_refused_with_the_
             train_dataset=tiny_rows.dataset(4),
             processing_class=tiny_rows.tokenizer(),
             data_collator=DataCollatorForLanguageModeling(pad_token_id=0),
+        )
+
+
+def _stored_labels(tmp_path, eval_rows=None):
+    """A labels directory for the tiny rows: LD = l_s - l_o in [-0.1, 0.1], classes at 0."""
+    from rft_trl.shad import save_labels
+
+    def with_losses(data, seed):
+        gen = torch.Generator().manual_seed(seed)
+        rows = []
+        for row in data:
+            ld = (torch.rand(len(row["labels"]), generator=gen) * 0.2 - 0.1).tolist()
+            mask = [label != -100 for label in row["labels"]]
+            rows.append(
+                {
+                    "input_ids": row["input_ids"],
+                    "labels": row["labels"],
+                    "token_class": [
+                        int(d > 0) if m else -100 for d, m in zip(ld, mask, strict=True)
+                    ],
+                    "shad_l_o": [0.0] * len(ld),
+                    "shad_l_s": [d if m else 0.0 for d, m in zip(ld, mask, strict=True)],
+                }
+            )
+        return Dataset.from_list(rows)
+
+    train = with_losses(tiny_rows.dataset(8), 0)
+    evals = {"eval": with_losses(eval_rows, 1)} if eval_rows is not None else {}
+    return save_labels(train, tmp_path / "labels", eval_datasets=evals), train, evals
+
+
+def test_stored_labels_are_rethresholded_at_shad_threshold(tmp_path):
+    # The losses are stored so the threshold can change; the TRL path used the stored classes.
+    path, stored, stored_evals = _stored_labels(tmp_path, eval_rows=tiny_rows.dataset(4, seed=1))
+    trainer = RFTTrainer(
+        tiny_rows.model(),
+        RFTConfig(
+            output_dir=str(tmp_path / "out"),
+            shad_labels_path=str(path),
+            shad_threshold=0.05,
+            **COMMON,
+        ),
+        train_dataset=tiny_rows.dataset(8).remove_columns("token_class"),
+        eval_dataset=tiny_rows.dataset(4, seed=1).remove_columns("token_class"),
+        processing_class=tiny_rows.tokenizer(),
+    )
+    for got, ref in ((trainer.train_dataset, stored), (trainer.eval_dataset, stored_evals["eval"])):
+        assert got["input_ids"] == ref["input_ids"]
+        for classes, l_s in zip(got["token_class"], ref["shad_l_s"], strict=True):
+            for cls, ld in zip(classes, l_s, strict=True):
+                if cls != -100:
+                    assert cls == int(ld > 0.05)  # l_o is 0
+    moved = sum(
+        c == 1 and d <= 0.05
+        for row in stored
+        for c, d in zip(row["token_class"], row["shad_l_s"], strict=True)
+    )
+    assert moved > 0  # the stored classes (threshold 0) differ from the ones asked for
+
+
+def test_stored_labels_without_an_eval_split_name_the_eval_set_and_the_fix(tmp_path):
+    from rft_trl.shad import ShadLabelsError
+
+    path, _, _ = _stored_labels(tmp_path)
+    with pytest.raises(ShadLabelsError, match=r"no eval split, so eval set 'eval'.*Fix: re-run"):
+        RFTTrainer(
+            tiny_rows.model(),
+            RFTConfig(output_dir=str(tmp_path / "out"), shad_labels_path=str(path), **COMMON),
+            train_dataset=tiny_rows.dataset(8).remove_columns("token_class"),
+            eval_dataset=tiny_rows.dataset(4, seed=1).remove_columns("token_class"),
+            processing_class=tiny_rows.tokenizer(),
         )
 
 

@@ -107,11 +107,12 @@ def load_train_eval(script_args, training_args, dataset_args):
 
 
 def _run(args: argparse.Namespace) -> int:
-    from trl import SFTTrainer, get_peft_config, get_quantization_config
+    from trl import get_peft_config, get_quantization_config
 
     from rft_trl import dist
     from rft_trl.shad import label_dataset, save_result
     from rft_trl.shad.settings import ShadSettings
+    from rft_trl.trainer import RFTTrainer
 
     started = time.perf_counter()
     script_args, training_args, model_args, dataset_args = parse_config(args.config)
@@ -122,8 +123,10 @@ def _run(args: argparse.Namespace) -> int:
     settings = dataclasses.replace(ShadSettings.from_options(training_args), labels_path=None)
     train, evaluation = load_train_eval(script_args, training_args, dataset_args)
 
-    # Labels belong to unpacked rows; the trainer packs after attaching them.
-    training_args.packing = False
+    # The rows training will label: RFTTrainer prepares them (TRL tokenizes; unpacked, unshuffled,
+    # truncated as it truncates) and packs only after attaching labels, which `train` would do.
+    training_args.rft = True
+    training_args.shad_labels_path = None
     training_args.report_to = []
     model_init_kwargs = {
         "revision": model_args.model_revision,
@@ -135,7 +138,7 @@ def _run(args: argparse.Namespace) -> int:
     training_args.model_init_kwargs = model_init_kwargs
     peft_config = get_peft_config(model_args)
     try:
-        trainer = SFTTrainer(
+        trainer = RFTTrainer(
             model=model_args.model_name_or_path,
             args=training_args,
             train_dataset=train,
@@ -145,7 +148,7 @@ def _run(args: argparse.Namespace) -> int:
         )
     except (OSError, ValueError, RuntimeError) as error:
         raise ConfigError(
-            f"Could not prepare the model and data as SFTTrainer would: {error}"
+            f"Could not prepare the model and data as RFTTrainer would: {error}"
         ) from None
     prepared = time.perf_counter() - started
     model_id = model_args.model_name_or_path + (

@@ -23,7 +23,7 @@ from rft_trl.shad.adapter import ShadAdapter, shad_lora_config
 from rft_trl.shad.batching import pad_id_of, plan_shards
 from rft_trl.shad.cache import ALGORITHM_VERSION, CacheEntry, model_identity, tokenizer_identity
 from rft_trl.shad.classify import COLUMNS, L_O, L_S, TOKEN_CLASS, classify
-from rft_trl.shad.errors import ShadDataError
+from rft_trl.shad.errors import ShadDataError, ShadLabelsError
 from rft_trl.shad.health import (
     boilerplate_warning,
     drift_warning,
@@ -479,6 +479,14 @@ def _from_labels(
     labelled = load_labels(settings.labels_path, dataset, threshold=settings.threshold)
     evals = {}
     for name, eval_dataset in (eval_datasets or {}).items():
+        if not any(split.startswith("eval-") for split in labels_dir.splits):
+            raise ShadLabelsError(
+                f"The SHAD labels in {settings.labels_path} have no eval split, so eval set "
+                f"{name!r} has no labels (stored: {sorted(labels_dir.splits)}). Fix: re-run "
+                "`rft-trl shad` with the eval set in its config (`eval_strategy` other than 'no' "
+                "and `dataset_test_split`), or give the eval rows a `token_class` column, or "
+                "unset `shad_labels_path` so SHAD labels both."
+            )
         split = labels_dir.match(eval_dataset, preferred=f"eval-{name}")
         evals[name] = load_labels(
             settings.labels_path, eval_dataset, threshold=settings.threshold, split=split
