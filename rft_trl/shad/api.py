@@ -391,7 +391,9 @@ def _tuned_adapter(
             saved = entry.load_adapter()
             if saved is None or not adapter.load_state_dict(saved[0]):
                 raise RuntimeError(
-                    f"SHAD: process {dist.rank()} cannot read the adapter in {entry.path}."
+                    f"SHAD: process {dist.rank()} cannot read the adapter in {entry.path}. Fix: "
+                    "put `shad_cache_dir` on storage every process can read (a shared file system "
+                    "on several machines)."
                 )
         report.seconds["tune"] = 0.0
         return saved[1].get("steps"), True
@@ -405,7 +407,11 @@ def _tuned_adapter(
     dist.barrier()
     saved = entry.load_adapter()
     if saved is None or not adapter.load_state_dict(saved[0]):
-        raise RuntimeError(f"SHAD: the adapter just saved in {entry.path} cannot be read back.")
+        raise RuntimeError(
+            f"SHAD: the adapter just saved in {entry.path} cannot be read back. Fix: put "
+            "`shad_cache_dir` on storage every process can read and write (a shared file system "
+            "on several machines), with space left."
+        )
     return outcome.steps, False
 
 

@@ -153,7 +153,8 @@ class RFTAxolotlTrainer(RFTLossMixin, AxolotlTrainer):
         for name, dataset in evals.items():
             if not isinstance(dataset, Dataset):
                 raise TypeError(
-                    f"RFT needs map-style eval datasets; eval '{name}' is {type(dataset).__name__}."
+                    f"RFT needs map-style eval datasets; eval '{name}' is {type(dataset).__name__}. "
+                    "Fix: do not stream the eval data (SHAD samples and scores it as a whole)."
                 )
         return evals
 
