@@ -60,7 +60,13 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `rft-trl` console script."""
     _quiet_known_noise()
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # `train` takes `--key value` overrides of its YAML, as `trl sft` does; argparse leaves
+    # them unrecognised, so they are collected here and refused for every other command.
+    args, extra = parser.parse_known_args(argv)
+    if hasattr(args, "overrides"):
+        args.overrides = extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if getattr(args, "_run", None) is None:
         parser.print_help()
         return 0

@@ -186,8 +186,8 @@ OPTIONS: dict[str, Option] = {
             int,
             42,
             "Seed of SHAD's sampling and shuffling.",
-            "an integer",
-            lambda v: True,
+            "an integer in [0, 2**32)",
+            lambda v: 0 <= v < 2**32,  # numpy's seed range (the shuffle-tune's Trainer seeds it)
         ),
         Option(
             "shad_cache_dir",

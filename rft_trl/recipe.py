@@ -46,8 +46,11 @@ def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
         raise RecipeError(
             f"Config file not found: {path}. Pass the YAML you would give `trl sft --config`."
         )
-    with path.open() as handle:
-        data = yaml.safe_load(handle) or {}
+    try:
+        with path.open() as handle:
+            data = yaml.safe_load(handle) or {}
+    except yaml.YAMLError as error:
+        raise RecipeError(f"{path} is not valid YAML: {error}") from None
     if not isinstance(data, dict):
         raise RecipeError(
             f"{path} must hold a YAML mapping of config keys, got {type(data).__name__}."
@@ -70,9 +73,21 @@ def parse_recipe(config_path: str, overrides: list[str] | None = None) -> Recipe
         )
     parser = TrlParser((ScriptArguments, RFTConfig, ModelConfig, DatasetMixtureConfig))
     argv = ["--config", str(config_path), *(overrides or [])]
-    script_args, training_args, model_args, dataset_args = parser.parse_args_and_config(
-        args=argv, fail_with_unknown_args=False
-    )
+    try:
+        *parsed, from_config, from_command_line = parser.parse_args_and_config(
+            args=argv, return_remaining_strings=True, separate_remaining_strings=True
+        )
+    except RFTConfigError:
+        raise
+    except ValueError as error:  # a value of the wrong type, an invalid TRL/transformers setting
+        raise RecipeError(f"{config_path}: {error}") from None
+    _refuse_leftovers(config_path, from_config, from_command_line)
+    script_args, training_args, model_args, dataset_args = parsed
+    if not model_args.model_name_or_path:
+        raise RecipeError(
+            f"{config_path} has no `model_name_or_path`. Fix: set it to a local model folder or "
+            "a hub id."
+        )
     model_init_kwargs = {
         "revision": model_args.model_revision,
         "trust_remote_code": training_args.trust_remote_code,
@@ -82,6 +97,24 @@ def parse_recipe(config_path: str, overrides: list[str] | None = None) -> Recipe
     model_init_kwargs.update(training_args.model_init_kwargs or {})
     training_args.model_init_kwargs = model_init_kwargs
     return Recipe(script_args, training_args, model_args, dataset_args, str(config_path))
+
+
+def _refuse_leftovers(config_path: str, from_config: list[str], from_command_line: list[str]):
+    """Keys no argument class takes: `trl sft` hands them to `accelerate launch`; we do not launch."""
+    keys = [s for s in from_config if s.startswith("--")]
+    if keys or from_command_line:
+        where = (
+            f"in {config_path}: {', '.join(k[2:] for k in keys)}" if keys else "on the command line"
+        )
+        extra = f" ({' '.join(from_command_line)})" if from_command_line else ""
+        raise RecipeError(
+            f"Unknown key(s) {where}{extra}: no TRL script, training, model or dataset argument "
+            "has that name. Fix: correct the spelling (transformers 5 replaced `warmup_ratio` "
+            "with `warmup_steps`, which takes a ratio below 1), or remove launcher settings "
+            "(`num_processes`, `accelerate_config`, ...): `rft-trl train` does not start "
+            "processes, so run `accelerate launch --config_file ACCELERATE.yaml -m rft_trl.cli "
+            "train --config CONFIG.yaml` or `torchrun` instead."
+        )
 
 
 def load_local_or_hub(name: str, config_name: str | None = None):

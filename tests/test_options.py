@@ -26,6 +26,8 @@ pytestmark = pytest.mark.trl_compat
         ("shad_sample_ratio", 1.5),
         ("shad_min_steps", 0),
         ("shad_min_steps", 2.5),
+        ("shad_seed", -1),
+        ("shad_seed", 2**32),
         ("rft", "yes"),
     ],
 )

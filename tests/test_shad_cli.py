@@ -120,7 +120,7 @@ def test_shad_prompt_completion_parquet_folder_without_peft(tiny_checkpoint, tmp
     assert main(["shad", "--config", config]) == 0
     out = capsys.readouterr().out
     assert "boilerplate fraction" in out and "Prompt-swap probe" in out and "Time:" in out
-    data = load_labels(tmp_path / "run" / "shad_labels")
+    data = load_labels(tmp_path / "run" / "_shad_labels")
     assert len(data) == 10 and "token_class" in data.column_names
 
 

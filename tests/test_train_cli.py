@@ -63,9 +63,13 @@ def test_version_and_help(capsys):
 def test_example_configs_parse(name):
     from rft_trl.recipe import parse_recipe
 
+    # Strict: a key no argument class takes is refused (the GPU configs had `warmup_ratio`,
+    # which transformers 5 dropped; it was silently ignored).
     recipe = parse_recipe(str(CONFIGS / "trl" / name), ["--bf16", "false", "--use_cpu", "true"])
     assert recipe.training_args.rft is True
     assert recipe.training_args.assistant_only_loss is True
+    if name != "tiny_cpu.yaml":
+        assert recipe.training_args.warmup_steps == 0.03
 
 
 def test_accelerate_configs_are_yaml():
@@ -77,8 +81,9 @@ def test_train_end_to_end_then_resume_hits_the_shad_cache(tiny_run, tmp_path):
     from rft_trl.recipe import parse_recipe, train_and_eval
     from rft_trl.trainer import RFTTrainer
 
-    config = write_config(tmp_path, tiny_run, save_strategy="steps", save_steps=2)
-    assert main(["train", "--config", str(config)]) == 0
+    config = write_config(tmp_path, tiny_run, save_strategy="steps")
+    # `--key value` after the config overrides it, as with `trl sft` (save_steps is 500 there)
+    assert main(["train", "--config", str(config), "--save_steps", "2"]) == 0
     assert (tmp_path / "out" / "adapter_model.safetensors").is_file()
     assert (tmp_path / "out" / "checkpoint-2").is_dir()
 
@@ -106,13 +111,46 @@ def test_unknown_rft_key_fails_before_training(tiny_run, tmp_path, capsys):
     assert "rft_temprature" in capsys.readouterr().err
 
 
-def test_missing_labels_path_fails_before_training(tiny_run, tmp_path):
-    from rft_trl.shad import ShadLabelsError
-
+def test_missing_labels_path_fails_before_training(tiny_run, tmp_path, capsys):
     config = write_config(tmp_path, tiny_run, shad_labels_path=str(tmp_path / "nope"))
-    with pytest.raises(ShadLabelsError, match="nope"):
-        main(["train", "--config", str(config)])
+    assert main(["train", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "nope" in err and "Traceback" not in err
     assert not (tmp_path / "out" / "adapter_model.safetensors").exists()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "argv", "message"),
+    [
+        ({"warmup_ratio": 0.03}, [], "warmup_ratio"),  # transformers 5 dropped it
+        ({"num_processes": 2}, [], "does not start"),  # a launcher key `trl sft` passes on
+        ({}, ["--not_a_key", "3"], "--not_a_key 3"),  # an override of no argument
+        ({"packing": True, "packing_strategy": "wrapped"}, [], "packing_strategy='wrapped'"),
+        ({"model_name_or_path": None}, [], "no `model_name_or_path`"),
+    ],
+)
+def test_bad_config_fails_cleanly_before_training(
+    tiny_run, tmp_path, capsys, overrides, argv, message
+):
+    config = write_config(tmp_path, tiny_run, **overrides)
+    assert main(["train", "--config", str(config), *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "out" / "adapter_model.safetensors").exists()
+
+
+def test_other_commands_refuse_unknown_arguments(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["inspect", "somewhere", "--bogus", "1"])
+    assert exit_info.value.code == 2
+    assert "unrecognized arguments: --bogus 1" in capsys.readouterr().err
+
+
+def test_malformed_yaml_fails_cleanly(tmp_path, capsys):
+    config = tmp_path / "bad.yaml"
+    config.write_text("model_name_or_path: [unclosed\n")
+    assert main(["train", "--config", str(config)]) == 2
+    assert "not valid YAML" in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -138,3 +176,14 @@ def test_train_under_torchrun_two_processes(tiny_run, tmp_path):
     assert "reasoning_weight" in proc.stdout + proc.stderr
     # The trainer died before shut_down on both ranks, so both destroyed their group.
     assert "still referenced" not in proc.stderr
+
+
+def test_check_config_reports_trl_settings_training_refuses():
+    from rft_trl.commands.check_config import check_file, check_mapping
+
+    base = {"model_name_or_path": "m", "dataset_name": "d", "learning_rate": 1e-4, "rft": True}
+    result = check_mapping({**base, "packing": True, "packing_strategy": "wrapped"}, kind="trl")
+    assert not result.ok and "packing_strategy='wrapped'" in result.errors[0]
+    assert check_mapping({**base, "rft": False, "loss_type": "dft"}, kind="trl").ok
+    for name in ("tiny_cpu.yaml", "llama31_8b_qlora_fa2.yaml", "llama31_8b_multi_gpu.yaml"):
+        assert check_file(CONFIGS / "trl" / name, kind="trl").ok, name

@@ -207,6 +207,15 @@ def _check_trl(data: Mapping[str, Any], result: CheckResult) -> None:
             "`rft` is not set; `rft-trl train` and RFTConfig default to `rft: true`. "
             "Train this config with `rft-trl train --config`, not `trl sft`."
         )
+    if result.rft:
+        from types import SimpleNamespace
+
+        from rft_trl.trainer import trl_args_conflicts
+
+        # The TRL settings RFTTrainer refuses, read from the raw YAML (TRL's defaults otherwise).
+        conflicts = trl_args_conflicts(SimpleNamespace(**data))
+        if conflicts:
+            result.errors.append("`rft: true` cannot be combined with " + "; ".join(conflicts))
 
 
 def _indent(text: str) -> str:

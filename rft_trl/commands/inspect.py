@@ -9,8 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rft_trl.options import OPTIONS, RFTConfigError
-from rft_trl.shad.errors import ShadLabelsError
+from rft_trl.options import OPTIONS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -59,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     """Show or export the labels; expected errors print one paragraph and return 2."""
     try:
         return _run(args)
-    except (ShadLabelsError, RFTConfigError, ValueError) as error:
+    except ValueError as error:  # ShadLabelsError and RFTConfigError are ValueErrors
         print(f"rft-trl inspect: error: {error}", file=sys.stderr)
         return 2
 

@@ -1,8 +1,9 @@
 """`rft-trl shad --config CONFIG.yaml [--output DIR]`: label a training set ahead of time with SHAD.
 
 Reads the same YAML as `trl sft --config` (model, dataset, max_length, PEFT keys and the
-`shad_*` keys), tokenizes the data exactly as `SFTTrainer` does (by building one, with packing
-off), runs SHAD and writes a labels directory for `shad_labels_path` and `rft-trl inspect`.
+`shad_*` keys), prepares the rows exactly as `RFTTrainer` does (by building one: TRL tokenizes,
+rows stay unpacked and unshuffled until labelled), runs SHAD and writes a labels directory for
+`shad_labels_path` and `rft-trl inspect`.
 """
 
 from __future__ import annotations
@@ -14,11 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rft_trl.modeling import UnsupportedModelError
 from rft_trl.options import RFTConfigError
-from rft_trl.shad.errors import ShadDataError, ShadLabelsError
-
-_EXPECTED = (RFTConfigError, ShadDataError, ShadLabelsError, UnsupportedModelError)
 
 
 class ConfigError(ValueError):
@@ -37,17 +34,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--output",
         metavar="DIR",
-        help="Where to write the labels (default: <output_dir>/shad_labels). Point `shad_labels_path` here.",
+        help="Where to write the labels (default: <output_dir>/_shad_labels; the `_` keeps them out "
+        "of a hub upload of output_dir). Point `shad_labels_path` here.",
     )
 
 
 def run(args: argparse.Namespace) -> int:
     """Run SHAD from the YAML; expected errors print one paragraph and return 2."""
+    # Imported here, not at module level: `rft-trl --help` would pay for torch and transformers.
     from rft_trl import dist
+    from rft_trl.modeling import UnsupportedModelError
+    from rft_trl.shad.errors import ShadDataError, ShadLabelsError
 
+    expected = (ConfigError, RFTConfigError, ShadDataError, ShadLabelsError, UnsupportedModelError)
     try:
         status = _run(args)
-    except (ConfigError, *_EXPECTED) as error:
+    except expected as error:
         print(f"rft-trl shad: error: {error}", file=sys.stderr)
         return 2
     dist.shut_down()
@@ -111,6 +113,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from rft_trl import dist
     from rft_trl.shad import label_dataset, save_result
+    from rft_trl.shad.labels_io import LABELS_DIR_NAME
     from rft_trl.shad.settings import ShadSettings
     from rft_trl.trainer import RFTTrainer
 
@@ -166,7 +169,7 @@ def _run(args: argparse.Namespace) -> int:
         eval_datasets={"eval": trainer.eval_dataset} if trainer.eval_dataset is not None else None,
     )
     result.report.seconds = {"load+tokenize": prepared, **result.report.seconds}
-    output = Path(args.output or Path(training_args.output_dir) / "shad_labels")
+    output = Path(args.output or Path(training_args.output_dir) / LABELS_DIR_NAME)
     if dist.is_main():
         written = save_result(
             result,

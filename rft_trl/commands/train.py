@@ -18,11 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config", required=True, help="The YAML `trl sft --config` takes, plus rft_*/shad_* keys."
     )
-    parser.add_argument(
-        "overrides",
-        nargs=argparse.REMAINDER,
-        help="Extra `--key value` pairs overriding the YAML, as with `trl sft`.",
-    )
+    # Any other `--key value` overrides the YAML, as with `trl sft` (collected by `cli.main`).
+    parser.set_defaults(overrides=[])
+    parser.epilog = "Any other `--key value` pair overrides the YAML, as with `trl sft`."
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,10 +35,17 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
     from rft_trl import dist
+    from rft_trl.modeling import UnsupportedModelError
+    from rft_trl.shad import ShadDataError, ShadLabelsError
 
     # No `finally`: a rank that failed would wait in shut_down's barrier while the others are
     # still in a training collective; torchrun tears the ranks down after an error instead.
-    upload = _train(recipe, train_dataset, eval_dataset)
+    try:
+        upload = _train(recipe, train_dataset, eval_dataset)
+    except (RFTConfigError, ShadDataError, ShadLabelsError, UnsupportedModelError) as error:
+        # refused settings, stored labels that do not fit, data without responses: no traceback
+        print(f"rft-trl train: {error}", file=sys.stderr)
+        return 2
     dist.shut_down()
     if upload is not None:
         upload.result()  # rank 0 waits for its upload here, not the other ranks in a barrier

@@ -33,6 +33,9 @@ from rft_trl.shad.table import TokenTable
 FORMAT = "rft-trl-shad-labels"
 VERSION = 1
 TRAIN = "train"
+# The default labels folder inside a run's output_dir. The leading `_` keeps the labelled
+# training rows out of `Trainer.push_to_hub`, which uploads output_dir but ignores `_*`.
+LABELS_DIR_NAME = "_shad_labels"
 
 
 def save_labels(

@@ -102,10 +102,10 @@ def test_qlora_run_trains_with_rft(make_config, build):
 
 
 def test_run_saves_labels_that_shad_labels_path_reuses(lora_built, make_config, work_dir, build):
-    """The CLI run wrote <output_dir>/shad_labels; a later run can train from them without SHAD."""
+    """The CLI run wrote <output_dir>/_shad_labels; a later run can train from them without SHAD."""
     from rft_trl.shad.labels_io import LabelsDir
 
-    saved = work_dir / "lora" / "out" / "shad_labels"
+    saved = work_dir / "lora" / "out" / "_shad_labels"
     assert LabelsDir(saved).tokenizer_path is not None  # `rft-trl inspect` can show tokens
     built = build(make_config("from-labels", shad_labels_path=str(saved)))
     trainer = built.trainer

@@ -14,6 +14,7 @@ from typing import Any
 from axolotl.integrations.base import BasePlugin
 
 from rft_trl.integrations.axolotl.checks import PLUGIN_PATH
+from rft_trl.shad.labels_io import LABELS_DIR_NAME
 
 # Axolotl's log filter shows INFO only from `axolotl.*` loggers (non-axolotl ones from WARNING up),
 # and the SHAD summary belongs in the training log.
@@ -124,7 +125,7 @@ class RFTPlugin(BasePlugin):
                 "rft: `batch_flattening` is ignored; RFT batches are padded. For padding-free "
                 "batches use `sample_packing: true`."
             )
-        labels_dir = Path(cfg.output_dir) / "shad_labels"
+        labels_dir = Path(cfg.output_dir) / LABELS_DIR_NAME
         report = trainer.enable_rft(
             options_from_cfg(cfg),
             max_length=cfg.sequence_len,
