@@ -14,15 +14,6 @@ import yaml
 
 from rft_trl.options import RFTConfigError, unknown_keys
 
-# Local file suffix -> `datasets` builder.
-_BUILDERS = {
-    ".jsonl": "json",
-    ".json": "json",
-    ".parquet": "parquet",
-    ".csv": "csv",
-    ".arrow": "arrow",
-}
-
 
 class RecipeError(ValueError):
     """A config or dataset problem, reported without a traceback by the CLI."""
@@ -117,32 +108,6 @@ def _refuse_leftovers(config_path: str, from_config: list[str], from_command_lin
         )
 
 
-def load_local_or_hub(name: str, config_name: str | None = None):
-    """`datasets.load_dataset` that also takes local jsonl/json/parquet/csv files and folders."""
-    from datasets import DatasetDict, load_dataset, load_from_disk
-
-    path = Path(name)
-    if path.is_file():
-        builder = _BUILDERS.get(path.suffix.lower())
-        if builder is None:
-            raise RecipeError(
-                f"Unsupported dataset file {path}: use one of {', '.join(_BUILDERS)}."
-            )
-        return load_dataset(builder, data_files={"train": str(path)})
-    if path.is_dir():
-        if (path / "dataset_dict.json").is_file() or (path / "dataset_info.json").is_file():
-            loaded = load_from_disk(str(path))
-            return loaded if isinstance(loaded, DatasetDict) else DatasetDict({"train": loaded})
-        return load_dataset(str(path))
-    if name.startswith((".", "/")) or (os.sep in name and not _looks_like_hub_id(name)):
-        raise RecipeError(f"Dataset path not found: {name}.")
-    return load_dataset(name, name=config_name)
-
-
-def _looks_like_hub_id(name: str) -> bool:
-    return name.count("/") == 1 and not name.startswith((".", "/"))
-
-
 def load_datasets(recipe: Recipe):
     """The DatasetDict the config names (`dataset_name`, or a `datasets:` mixture)."""
     from trl import get_dataset
@@ -153,7 +118,13 @@ def load_datasets(recipe: Recipe):
         raise RecipeError(
             f"{recipe.config_path} names no dataset: set `dataset_name` (a local path works)."
         )
-    return load_local_or_hub(recipe.script_args.dataset_name, recipe.script_args.dataset_config)
+    from rft_trl.shad.data_files import load_local_or_hub  # the loader `rft-trl shad` uses
+
+    name = recipe.script_args.dataset_name
+    try:
+        return load_local_or_hub(name, recipe.script_args.dataset_config)
+    except (OSError, ValueError) as error:
+        raise RecipeError(f"Cannot load dataset {name!r} ({recipe.config_path}): {error}") from None
 
 
 def train_and_eval(recipe: Recipe):

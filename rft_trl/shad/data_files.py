@@ -28,8 +28,15 @@ def load_local_or_hub(name: str, config: str | None = None) -> DatasetDict:
             )
         return load_dataset(builder, data_files=str(path))
     if path.is_dir():
-        if (path / "dataset_dict.json").exists() or (path / "state.json").exists():
+        saved = ("dataset_dict.json", "state.json", "dataset_info.json")  # `save_to_disk` output
+        if any((path / marker).exists() for marker in saved):
             loaded = load_from_disk(str(path))
             return loaded if isinstance(loaded, DatasetDict) else DatasetDict({"train": loaded})
         return load_dataset(str(path), name=config)
+    # a path, not a hub id `owner/name`
+    if name.startswith((".", "/", "~")) or name.count("/") > 1 or path.suffix.lower() in BUILDERS:
+        raise FileNotFoundError(
+            f"Dataset path not found: {path}. Fix: correct `dataset_name` (a local file or "
+            "folder, or a hub id `owner/name`)."
+        )
     return load_dataset(name, name=config)
