@@ -72,6 +72,8 @@ def parse_recipe(config_path: str, overrides: list[str] | None = None) -> Recipe
         raise
     except ValueError as error:  # a value of the wrong type, an invalid TRL/transformers setting
         raise RecipeError(f"{config_path}: {error}") from None
+    except SystemExit:  # argparse has printed which value it could not read
+        raise RecipeError(f"{config_path}: a value could not be parsed (see above).") from None
     _refuse_leftovers(config_path, from_config, from_command_line)
     script_args, training_args, model_args, dataset_args = parsed
     if not model_args.model_name_or_path:

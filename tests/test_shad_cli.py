@@ -131,6 +131,8 @@ def test_shad_prompt_completion_parquet_folder_without_peft(tiny_checkpoint, tmp
         ({"shad_sample_ratio": 2.0}, "shad_sample_ratio"),
         ({"shad_min_steps": 0}, "shad_min_steps"),
         ({"not_a_key": 1}, "not_a_key"),
+        ({"num_processes": 2}, "does not start processes"),  # parsed as `rft-trl train` parses
+        ({"model_name_or_path": None}, "no `model_name_or_path`"),
     ],
 )
 def test_shad_bad_config_fails_cleanly(tiny_checkpoint, tmp_path, capsys, overrides, message):

@@ -57,24 +57,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def parse_config(path: str) -> tuple[Any, Any, Any, Any]:
-    """(script_args, RFTConfig, ModelConfig, DatasetMixtureConfig) from a `trl sft`-style YAML."""
-    from trl import DatasetMixtureConfig, ModelConfig, ScriptArguments, TrlParser
+    """(script_args, RFTConfig, ModelConfig, DatasetMixtureConfig) from a `trl sft`-style YAML,
+    parsed as `rft-trl train` parses it (the same checks, the same errors)."""
+    from rft_trl.recipe import RecipeError, parse_recipe
 
-    from rft_trl.config import RFTConfig
-
-    if not Path(path).is_file():
-        raise ConfigError(
-            f"Config file {path} does not exist. Fix: pass the path of your training YAML."
-        )
-    parser = TrlParser((ScriptArguments, RFTConfig, ModelConfig, DatasetMixtureConfig))
     try:
-        return tuple(parser.parse_args_and_config(args=["--config", path]))
-    except RFTConfigError:
-        raise
-    except (ValueError, SystemExit) as error:
-        raise ConfigError(
-            f"Cannot read {path}: {error}. Fix: use keys that `trl sft --config` accepts."
-        ) from None
+        recipe = parse_recipe(path)
+    except RecipeError as error:
+        raise ConfigError(str(error)) from None
+    return recipe.script_args, recipe.training_args, recipe.model_args, recipe.dataset_args
 
 
 def load_train_eval(script_args, training_args, dataset_args):
@@ -119,10 +110,6 @@ def _run(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     script_args, training_args, model_args, dataset_args = parse_config(args.config)
-    if not model_args.model_name_or_path:
-        raise ConfigError(
-            "The config has no `model_name_or_path`. Fix: set it to a local model folder or hub id."
-        )
     settings = dataclasses.replace(ShadSettings.from_options(training_args), labels_path=None)
     train, evaluation = load_train_eval(script_args, training_args, dataset_args)
 
@@ -131,14 +118,6 @@ def _run(args: argparse.Namespace) -> int:
     training_args.rft = True
     training_args.shad_labels_path = None
     training_args.report_to = []
-    model_init_kwargs = {
-        "revision": model_args.model_revision,
-        "trust_remote_code": training_args.trust_remote_code,
-        "attn_implementation": model_args.attn_implementation,
-        "dtype": model_args.dtype,
-        **(training_args.model_init_kwargs or {}),
-    }
-    training_args.model_init_kwargs = model_init_kwargs
     peft_config = get_peft_config(model_args)
     try:
         trainer = RFTTrainer(
