@@ -473,6 +473,15 @@ class RFTTrainer(RFTLossMixin, SFTTrainer):
             or TOKEN_CLASS not in self.train_dataset.column_names
             or any(TOKEN_CLASS not in ds.column_names for ds in evals.values())
         )
+        unlabelled = [name for name, ds in evals.items() if TOKEN_CLASS not in ds.column_names]
+        given = TOKEN_CLASS in self.train_dataset.column_names and not opts["shad_labels_path"]
+        if given and unlabelled:
+            logger.warning(
+                "The training rows carry `token_class` but eval set(s) %s do not: SHAD labels "
+                "them with its own shuffle-tune, not the run that made the training labels. "
+                "Give the eval rows a `token_class` column too to compare like with like.",
+                unlabelled,
+            )
         if needs_labels:
             from rft_trl.shad import ShadSettings, label_dataset
 

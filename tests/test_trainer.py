@@ -83,6 +83,26 @@ def test_metrics_are_logged_for_train_and_eval(tmp_path):
     )
 
 
+def test_unlabelled_eval_set_beside_labelled_training_rows_warns(tmp_path, caplog):
+    trainer = RFTTrainer(
+        tiny_rows.model(),
+        RFTConfig(
+            output_dir=str(tmp_path),
+            shad_min_steps=1,
+            shad_cache_dir=str(tmp_path / "cache"),
+            **COMMON,
+        ),
+        train_dataset=tiny_rows.dataset(8),
+        eval_dataset=tiny_rows.dataset(4, seed=1).remove_columns("token_class"),
+        processing_class=tiny_rows.tokenizer(),
+        peft_config=tiny_rows.lora(),
+    )
+    with caplog.at_level("WARNING", logger="rft_trl.trainer"):
+        trainer.ensure_labels()
+    assert "eval set(s) ['eval'] do not" in caplog.text
+    assert "token_class" in trainer.eval_dataset.column_names
+
+
 def test_each_eval_set_logs_rft_metrics_under_its_own_prefix(tmp_path):
     trainer = RFTTrainer(
         tiny_rows.model(),
