@@ -309,6 +309,14 @@ def test_cache_is_reused_rebuilt_on_recipe_change_and_healed_when_corrupt(
     model, tokenizer = get_base(TINY, tmp_path, progress=False, log=messages.append).load()
     assert model.config.hidden_size == 32 and tokenizer.eos_token == "<|end|>"
 
+    # The config and tokenizer files are not checksummed: they must load, with the template.
+    (healed.path / "chat_template.jinja").unlink()
+    assert "chat template" in cache_problem(healed.path, TINY.fingerprint())
+    healed = get_base(TINY, tmp_path, progress=False, log=messages.append)
+    assert healed.built and "Rebuilding" in messages[-1]
+    (healed.path / "config.json").write_text("{trunc")
+    assert "cannot be loaded" in cache_problem(healed.path, TINY.fingerprint())
+
 
 def test_a_base_pretrained_on_another_device_is_cached_apart(tmp_path):
     cpu = base_path(TINY, tmp_path)

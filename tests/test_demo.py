@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -74,6 +75,9 @@ def test_quick_demo_writes_well_formed_metrics(quick_demo, capsys):
         assert curve[0]["step"] == 0 and curve[-1]["step"] == metrics["settings"]["budget"]["steps"]
         assert all(p["boilerplate_loss"] > 0 and p["reasoning_loss"] > 0 for p in curve)
     assert metrics["rft_train_log"] and "reasoning_weight" in metrics["rft_train_log"][0]
+    # the base's own size, as recorded when it was built (not counting the LoRA layers)
+    recorded = json.loads((Path(metrics["base"]["path"]) / "demo_base.json").read_text())
+    assert metrics["base"]["parameters"] == recorded["parameters"]
 
 
 def test_quick_demo_writes_a_standalone_report(quick_demo):
@@ -138,6 +142,24 @@ def test_out_pointing_at_a_file_is_refused_before_any_work(tmp_path, capsys):
     assert "is a file" in err and "Fix" in err
     assert target.read_text() == "keep me"
     assert not (tmp_path / "cache").exists()
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--seed", "-1"], "--seed -1 must be in [0, 2**32)"),
+        (["--threads", "0"], "--threads 0 must be >= 1"),
+        (["--cache-dir", "FILE"], "is a file"),
+    ],
+)
+def test_bad_flags_are_refused_before_any_work(tmp_path, capsys, flags, message):
+    (tmp_path / "FILE").write_text("")
+    flags = [str(tmp_path / f) if f == "FILE" else f for f in flags]
+    cache = ["--cache-dir", str(tmp_path / "cache")] if "--cache-dir" not in flags else []
+    out = tmp_path / "out"
+    assert main(["demo", "--quick", "--out", str(out), *cache, *flags]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists() and not (tmp_path / "cache").exists()
 
 
 def test_unwritable_out_is_refused_before_any_work(tmp_path, capsys):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -72,6 +73,19 @@ def run(args: argparse.Namespace) -> int:
         settings_for,
     )
 
+    # Every check before any work, and before `check_out_dir` creates the output folder.
+    problem = None
+    if not 0 <= args.seed < 2**32:
+        problem = f"--seed {args.seed} must be in [0, 2**32) (the range numpy and SHAD accept)."
+    elif args.threads is not None and args.threads < 1:
+        problem = f"--threads {args.threads} must be >= 1."
+    elif args.cache_dir is not None and Path(args.cache_dir).expanduser().is_file():
+        problem = (
+            f"--cache-dir {args.cache_dir} is a file. Fix: pass a folder (created if missing)."
+        )
+    if problem:
+        print(f"rft-trl demo: {problem}", file=sys.stderr)
+        return 2
     try:
         check_device(args.device)
         out = check_out_dir(args.out)
@@ -79,9 +93,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"rft-trl demo: {error}", file=sys.stderr)
         return 2
     if args.threads is not None:
-        if args.threads < 1:
-            print(f"rft-trl demo: --threads {args.threads} must be >= 1.", file=sys.stderr)
-            return 2
         import torch
 
         torch.set_num_threads(args.threads)

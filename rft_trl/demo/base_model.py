@@ -472,6 +472,15 @@ def cache_problem(path: Path, fingerprint: str) -> str | None:
         return f"{WEIGHTS_FILE} does not match its recorded checksum (corrupt or modified)"
     if not (path / "tokenizer.json").exists():
         return "tokenizer.json is missing"
+    from transformers import AutoConfig, AutoTokenizer
+
+    try:  # the weights are checksummed; the config and tokenizer files must at least load
+        AutoConfig.from_pretrained(path)
+        tokenizer = AutoTokenizer.from_pretrained(path)
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        return f"its config or tokenizer cannot be loaded ({type(error).__name__})"
+    if not tokenizer.chat_template:
+        return "its tokenizer has lost its chat template"
     return None
 
 

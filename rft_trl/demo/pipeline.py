@@ -408,7 +408,12 @@ def _run_demo(settings: DemoSettings, log: Callable[[str], None]) -> dict[str, A
             "fingerprint": base.path.name,
             "built_now": base.built,
             "recipe": asdict(settings.base),
-            "parameters": sum(p.numel() for p in runs["sft"].model.get_base_model().parameters())
+            # the base alone: the LoRA layers PEFT injected into it are not the base's
+            "parameters": sum(
+                p.numel()
+                for name, p in runs["sft"].model.get_base_model().named_parameters()
+                if "lora_" not in name
+            )
             if hasattr(runs["sft"].model, "get_base_model")
             else None,
             "pretrain_loss_final": float(np.mean(base.pretrain_loss[-10:]))
