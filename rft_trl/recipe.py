@@ -100,10 +100,15 @@ def _refuse_leftovers(config_path: str, from_config: list[str], from_command_lin
             f"in {config_path}: {', '.join(k[2:] for k in keys)}" if keys else "on the command line"
         )
         extra = f" ({' '.join(from_command_line)})" if from_command_line else ""
+        renamed = (
+            " (transformers 5 replaced `warmup_ratio` with `warmup_steps`, which takes a ratio "
+            "below 1)"
+            if "--warmup_ratio" in keys
+            else ""
+        )
         raise RecipeError(
             f"Unknown key(s) {where}{extra}: no TRL script, training, model or dataset argument "
-            "has that name. Fix: correct the spelling (transformers 5 replaced `warmup_ratio` "
-            "with `warmup_steps`, which takes a ratio below 1), or remove launcher settings "
+            f"has that name. Fix: correct the spelling{renamed}, or remove launcher settings "
             "(`num_processes`, `accelerate_config`, ...): `rft-trl train` does not start "
             "processes, so run `accelerate launch --config_file ACCELERATE.yaml -m rft_trl.cli "
             "train --config CONFIG.yaml` or `torchrun` instead."
