@@ -37,7 +37,7 @@ from rft_trl.modeling import (
     model_inputs,
     router_aux_loss_coef,
 )
-from rft_trl.options import OPTIONS, RFTConfigError
+from rft_trl.options import OPTIONS, RFTConfigError, validate_options
 
 logger = logging.getLogger(__name__)
 
@@ -357,6 +357,7 @@ class RFTTrainer(RFTLossMixin, SFTTrainer):
             )
             args = RFTConfig(output_dir=f"{str(name).split('/')[-1]}-RFT")
         options = args.rft_options() if isinstance(args, RFTConfig) else _default_options()
+        validate_options(options)  # again: fields may have changed since the config was built
         if not options["rft"]:
             super().__init__(model, args, **kwargs)
             self._init_rft(options)

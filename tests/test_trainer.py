@@ -310,6 +310,18 @@ def test_stored_labels_without_an_eval_split_name_the_eval_set_and_the_fix(tmp_p
         )
 
 
+def test_options_changed_after_the_config_was_built_are_validated(tmp_path):
+    args = RFTConfig(output_dir=str(tmp_path), **COMMON)
+    args.rft_temperature = 0  # gave a NaN loss: the config validated only when it was built
+    with pytest.raises(RFTConfigError, match="rft_temperature"):
+        RFTTrainer(
+            tiny_rows.model(),
+            args,
+            train_dataset=tiny_rows.dataset(4),
+            processing_class=tiny_rows.tokenizer(),
+        )
+
+
 def test_parallelism_conflicts_name_zero3_and_context_parallelism():
     assert parallelism_conflicts(zero_stage=None, context_parallel=False) == []
     assert parallelism_conflicts(zero_stage=2, context_parallel=False) == []
