@@ -76,6 +76,11 @@ def parse_recipe(config_path: str, overrides: list[str] | None = None) -> Recipe
         raise RecipeError(f"{config_path}: a value could not be parsed (see above).") from None
     _refuse_leftovers(config_path, from_config, from_command_line)
     script_args, training_args, model_args, dataset_args = parsed
+    if script_args.dataset_streaming:
+        raise RecipeError(
+            f"{config_path} sets `dataset_streaming: true`: SHAD samples and scores the training "
+            "set as a whole, so it needs it loaded. Fix: remove `dataset_streaming`."
+        )
     if not model_args.model_name_or_path:
         raise RecipeError(
             f"{config_path} has no `model_name_or_path`. Fix: set it to a local model folder or "

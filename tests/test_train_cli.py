@@ -128,6 +128,7 @@ def test_missing_labels_path_fails_before_training(tiny_run, tmp_path, capsys):
         ({"packing": True, "packing_strategy": "wrapped"}, [], "packing_strategy='wrapped'"),
         ({"model_name_or_path": None}, [], "no `model_name_or_path`"),
         ({"dataset_name": "data/trian.jsonl"}, [], "Dataset path not found"),
+        ({"dataset_streaming": True}, [], "remove `dataset_streaming`"),  # it was ignored
     ],
 )
 def test_bad_config_fails_cleanly_before_training(
