@@ -426,6 +426,7 @@ class RFTTrainer(RFTLossMixin, SFTTrainer):
         self.data_collator = TokenClassCollator(base_collator, flattened=padding_free)
 
         skip_prepare = bool((args.dataset_kwargs or {}).get("skip_prepare_dataset", False))
+        self._rft_skip_prepare = skip_prepare
         self.train_dataset = self._rft_truncate(self.train_dataset, skip_prepare)
         if isinstance(self.eval_dataset, dict):
             self.eval_dataset = {
@@ -516,7 +517,8 @@ class RFTTrainer(RFTLossMixin, SFTTrainer):
 
     def _rft_pack(self, dataset: Dataset, packing: bool) -> Dataset:
         args = self.args
-        if packing:
+        # `skip_prepare_dataset` leaves the rows as given, unpacked, as in SFTTrainer
+        if packing and not self._rft_skip_prepare:
             dataset = pack(
                 dataset,
                 args.max_length,

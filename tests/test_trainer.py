@@ -322,6 +322,31 @@ def test_options_changed_after_the_config_was_built_are_validated(tmp_path):
         )
 
 
+def test_skip_prepare_dataset_leaves_rows_unpacked_as_sft_trainer_does(tmp_path):
+    config = {
+        **COMMON,
+        "packing": True,
+        "max_length": 32,
+        "dataset_kwargs": {"skip_prepare_dataset": True},
+    }
+    data = tiny_rows.dataset(8)
+    sft = SFTTrainer(
+        tiny_rows.model(),
+        SFTConfig(output_dir=str(tmp_path / "sft"), **config),
+        train_dataset=data.remove_columns("token_class"),
+        processing_class=tiny_rows.tokenizer(),
+    )
+    rft = RFTTrainer(
+        tiny_rows.model(),
+        RFTConfig(output_dir=str(tmp_path / "rft"), **config),
+        train_dataset=data,
+        processing_class=tiny_rows.tokenizer(),
+    )
+    rft.ensure_labels()
+    assert len(sft.train_dataset) == len(rft.train_dataset) == 8  # RFT packed them before
+    assert rft.train_dataset["input_ids"] == data["input_ids"]
+
+
 def test_parallelism_conflicts_name_zero3_and_context_parallelism():
     assert parallelism_conflicts(zero_stage=None, context_parallel=False) == []
     assert parallelism_conflicts(zero_stage=2, context_parallel=False) == []
