@@ -448,3 +448,20 @@ def test_qlora_4bit_model_with_its_adapter(
     )
     assert_valid_labels(result, tokenized)
     assert result.report.tune_steps == 2
+
+
+def test_list_columns_are_chunked_before_int32_offsets_could_overflow():
+    # A single Arrow list array wraps its int32 offsets silently past 2**31 values; the columns
+    # SHAD adds are built in chunks of whole rows instead (a small limit stands in for 2**31 - 1).
+    import pyarrow as pa
+    from datasets import Dataset, Sequence, Value
+
+    from rft_trl.shad.api import _list_array
+
+    rows = [np.arange(n, dtype=np.int8) for n in (3, 4, 2, 5, 1)]
+    column = _list_array(rows, pa.int8(), max_chunk_values=6)
+    assert [len(chunk) for chunk in column.chunks] == [1, 2, 2]  # 3 | 4+2 | 5+1 values
+    assert all(len(chunk.values) <= 6 for chunk in column.chunks)
+    data = Dataset.from_list([{"i": i} for i in range(5)])
+    data = data.add_column("x", column, feature=Sequence(Value("int8")))
+    assert data["x"] == [r.tolist() for r in rows]

@@ -445,7 +445,26 @@ def _attach(
     return base, stats, concat(lds), concat(l_o_resp)
 
 
-def _list_array(values: list[np.ndarray], arrow_type: pa.DataType) -> pa.ListArray:
+# A list array's offsets are int32: one chunk holds at most this many values in all.
+_MAX_CHUNK_VALUES = 2**31 - 1
+
+
+def _list_array(
+    values: list[np.ndarray], arrow_type: pa.DataType, max_chunk_values: int = _MAX_CHUNK_VALUES
+) -> pa.ChunkedArray:
+    """One list column as Arrow chunks of whole rows, each small enough for int32 offsets (a
+    single array would wrap silently past 2**31 tokens)."""
+    chunks, start, size = [], 0, 0
+    for index, row in enumerate(values):
+        if size + len(row) > max_chunk_values and index > start:
+            chunks.append(_list_chunk(values[start:index], arrow_type))
+            start, size = index, 0
+        size += len(row)
+    chunks.append(_list_chunk(values[start:], arrow_type))
+    return pa.chunked_array(chunks, type=pa.list_(arrow_type))
+
+
+def _list_chunk(values: list[np.ndarray], arrow_type: pa.DataType) -> pa.ListArray:
     lengths = np.fromiter((len(v) for v in values), dtype=np.int64, count=len(values))
     offsets = pa.array(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32))
     flat = np.concatenate(values) if values else np.zeros(0)

@@ -224,8 +224,10 @@ def load_labels(
         stored = labels.read(stored_split)
         base = dataset.remove_columns([c for c in COLUMNS if c in dataset.column_names])
         for column in (TOKEN_CLASS, L_O, L_S):
+            # the stored chunks as they are: one combined list array would overflow its int32
+            # offsets past 2**31 tokens
             base = base.add_column(
-                column, stored.data.column(column).combine_chunks(), feature=stored.features[column]
+                column, stored.data.column(column), feature=stored.features[column]
             )
         stored = base
     stored_threshold = labels.metadata.get("threshold")
