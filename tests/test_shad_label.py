@@ -465,3 +465,35 @@ def test_list_columns_are_chunked_before_int32_offsets_could_overflow():
     data = Dataset.from_list([{"i": i} for i in range(5)])
     data = data.add_column("x", column, feature=Sequence(Value("int8")))
     assert data["x"] == [r.tolist() for r in rows]
+
+
+def test_shuffle_tune_normalises_by_the_steps_shifted_response_tokens(tiny_model, tmp_path):
+    # The token-mean loss over a whole optimizer step: the count is of positions that predict a
+    # labelled token (a row's first label is never predicted), over every micro-batch.
+    from datasets import Dataset
+    from transformers import TrainingArguments
+
+    from rft_trl.shad.batching import PadCollator
+    from rft_trl.shad.tune import ShadTuneTrainer
+
+    rows = [
+        {"input_ids": [5, 6, 7, 8], "labels": [5, 6, 7, 8]},  # 3 predicted (4 unshifted)
+        {"input_ids": [5, 6, 7], "labels": [5, 6, -100]},  # 1 predicted (2 unshifted)
+    ]
+    args = TrainingArguments(
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=1,
+        gradient_accumulation_steps=2,
+        use_cpu=True,
+        report_to="none",
+    )
+    trainer = ShadTuneTrainer(
+        model=tiny_model,
+        args=args,
+        train_dataset=Dataset.from_list(rows),
+        data_collator=PadCollator(0),
+    )
+    batches, count = trainer.get_batch_samples(
+        iter(trainer.get_train_dataloader()), 2, trainer.args.device
+    )
+    assert len(batches) == 2 and int(count) == 4

@@ -186,12 +186,25 @@ class ShadTuneTrainer(Trainer):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        # Always get `num_items_in_batch` (the step's response-token count, over shifted labels).
+        # Always pass `num_items_in_batch` to `compute_loss` (counted in `get_batch_samples`).
         self.model_accepts_loss_kwargs = True
-        self._loss_shifts_labels = True
         self.pop_callback(PrinterCallback)
         if self.pop_callback(ProgressCallback) is not None:
             self.add_callback(_QuietProgress)
+
+    def get_batch_samples(self, epoch_iterator, num_batches, device):
+        """The step's micro-batches and its response-token count, over shifted labels as the loss
+        counts them (all processes' when `average_tokens_across_devices`)."""
+        batch_samples, num_items = super().get_batch_samples(epoch_iterator, num_batches, device)
+        if not batch_samples:
+            return batch_samples, num_items
+        count = sum(
+            (shift_targets(batch["labels"]) != IGNORE_INDEX).sum().to(device)
+            for batch in batch_samples
+        )
+        if self.args.average_tokens_across_devices and self.accelerator.num_processes > 1:
+            count = self.accelerator.reduce(count, reduction="sum")
+        return batch_samples, count
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         """Sum of -log p over response tokens / the optimizer step's response-token count."""
