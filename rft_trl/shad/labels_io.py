@@ -108,14 +108,16 @@ class LabelsDir:
         if not self.path.exists():
             raise ShadLabelsError(
                 f"SHAD labels not found: {self.path} does not exist. Fix: write them with "
-                f"`rft-trl shad --config CONFIG.yaml --output {self.path}`, or unset `shad_labels_path` "
+                f"`rft-trl shad --config CONFIG.yaml --output {self.path}` (with Axolotl: point at "
+                f"`<output_dir>/{LABELS_DIR_NAME}` of an earlier run), or unset `shad_labels_path` "
                 "to run SHAD before training."
             )
         meta = read_json(self.path / "metadata.json")
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             raise ShadLabelsError(
                 f"{self.path} is not a labels directory written by `rft-trl shad` (no valid metadata.json). "
-                "Fix: point `shad_labels_path` at the --output directory of `rft-trl shad`."
+                "Fix: point `shad_labels_path` at the --output directory of `rft-trl shad` (with "
+                f"Axolotl: at `<output_dir>/{LABELS_DIR_NAME}` of an earlier run)."
             )
         if meta.get("version") != VERSION:
             raise ShadLabelsError(
@@ -136,7 +138,8 @@ class LabelsDir:
         record = self.splits.get(split)
         if record is None:
             raise ShadLabelsError(
-                f"{self.path} has no split {split!r}; it has {sorted(self.splits)}."
+                f"{self.path} has no split {split!r}; it has {sorted(self.splits)}. Fix: pass one "
+                "of those, or re-run `rft-trl shad` with that split in its config."
             )
         file = self.path / record["file"]
         if not file.exists() or sha256_file(file) != record["sha256"]:
@@ -170,7 +173,8 @@ class LabelsDir:
             )
         raise ShadLabelsError(
             f"The SHAD labels in {self.path} do not match this dataset: {problem}. Fix: re-run "
-            "`rft-trl shad` with the same config as training (same data, model tokenizer and max_length), "
+            "`rft-trl shad` with the same config as training (same data, model tokenizer and max_length; "
+            "with Axolotl, reuse the labels of a run with the same dataset and sequence_len), "
             "or unset `shad_labels_path` to label during training."
         )
 
