@@ -69,7 +69,8 @@ OPTIONS: dict[str, Option] = {
             bool,
             True,
             "Switch RFT on: label tokens with SHAD (unless labels are given) and train with the "
-            "reasoning-highlighted loss. `false` trains exactly like plain SFT.",
+            "reasoning-highlighted loss. `false` trains exactly like plain SFT. The default is "
+            "for RFTConfig and `rft-trl train`; in an Axolotl config RFT is off unless set.",
             "true or false",
             lambda v: True,
         ),

@@ -162,6 +162,21 @@ def test_bad_flags_are_refused_before_any_work(tmp_path, capsys, flags, message)
     assert not out.exists() and not (tmp_path / "cache").exists()
 
 
+def test_missing_matplotlib_is_refused_before_any_work(tmp_path, capsys, monkeypatch):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "matplotlib" else find_spec(name, *a),
+    )
+    out = tmp_path / "out"
+    assert main(["demo", "--quick", "--out", str(out), "--cache-dir", str(tmp_path / "c")]) == 2
+    assert 'pip install "rft-trl[demo]"' in capsys.readouterr().err
+    assert not out.exists() and not (tmp_path / "c").exists()
+
+
 def test_unwritable_out_is_refused_before_any_work(tmp_path, capsys):
     blocker = tmp_path / "blocker"
     blocker.write_text("")

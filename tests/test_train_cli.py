@@ -189,3 +189,23 @@ def test_check_config_reports_trl_settings_training_refuses():
     assert check_mapping({**base, "rft": False, "loss_type": "dft"}, kind="trl").ok
     for name in ("tiny_cpu.yaml", "llama31_8b_qlora_fa2.yaml", "llama31_8b_multi_gpu.yaml"):
         assert check_file(CONFIGS / "trl" / name, kind="trl").ok, name
+
+
+def test_shipped_llama3_training_template_masks_only_the_assistant_turn(tiny_tokenizer):
+    # The GPU example configs point `chat_template_path` at it, for `assistant_only_loss`.
+    import copy
+
+    tokenizer = copy.deepcopy(tiny_tokenizer)
+    tokenizer.chat_template = (CONFIGS / "trl" / "llama3_training.jinja").read_text()
+    messages = [
+        {"role": "user", "content": "find flights to Paris"},
+        {"role": "assistant", "content": "Thought: search flights"},
+    ]
+    out = tokenizer.apply_chat_template(
+        messages, tokenize=True, return_dict=True, return_assistant_tokens_mask=True
+    )
+    ids, mask = out["input_ids"], out["assistant_masks"]
+    answer = tokenizer.decode([i for i, m in zip(ids, mask, strict=True) if m])
+    prompt = tokenizer.decode([i for i, m in zip(ids, mask, strict=True) if not m])
+    assert "Thought: search flights" in answer and "<|eot_id|>" in answer
+    assert "Paris" in prompt and "Paris" not in answer

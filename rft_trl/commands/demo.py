@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -75,7 +76,9 @@ def run(args: argparse.Namespace) -> int:
 
     # Every check before any work, and before `check_out_dir` creates the output folder.
     problem = None
-    if not 0 <= args.seed < 2**32:
+    if importlib.util.find_spec("matplotlib") is None:  # the report's plots, in the last phase
+        problem = 'report.html is plotted with matplotlib. Fix: pip install "rft-trl[demo]".'
+    elif not 0 <= args.seed < 2**32:
         problem = f"--seed {args.seed} must be in [0, 2**32) (the range numpy and SHAD accept)."
     elif args.threads is not None and args.threads < 1:
         problem = f"--threads {args.threads} must be >= 1."
