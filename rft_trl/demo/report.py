@@ -198,13 +198,14 @@ def token_line(
 
 
 def token_examples(labelled, tokenizer, n: int) -> str:
-    """SHAD label and ground truth for the response tokens of the first `n` training rows of each family."""
+    """SHAD label and ground truth for the response tokens of the first `n` training rows, about
+    half from each family (at least one each)."""
     table = token_texts(tokenizer)
     blocks = []
     shown: dict[str, int] = {}
     for row in labelled:
         family = row["family"]
-        if shown.get(family, 0) >= max(1, n // 2):
+        if shown.get(family, 0) >= max(1, (n + 1) // 2):
             continue
         shown[family] = shown.get(family, 0) + 1
         positions = [i for i, label in enumerate(row["labels"]) if label != IGNORE_INDEX]
@@ -316,7 +317,7 @@ def label_table(m: dict[str, Any]) -> str:
             "precision (reasoning)",
             "recall",
             "F1",
-            "AUROC of LD",
+            "AUROC (of each row's score: LD for SHAD, base loss for its baseline)",
             "labelled boilerplate",
         ],
         rows,
