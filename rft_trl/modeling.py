@@ -71,10 +71,15 @@ def lm_head_parts(
     return decoder, weight, bias
 
 
+def _text_config(model: torch.nn.Module) -> Any:
+    """The config that holds the language model's settings (a VLM's `text_config`)."""
+    config = getattr(unwrap(model), "config", None)
+    return config.get_text_config() if hasattr(config, "get_text_config") else config
+
+
 def logit_softcap(model: torch.nn.Module) -> float | None:
     """The model's final-logit softcapping (Gemma-2/3 style), if any."""
-    config = getattr(unwrap(model), "config", None)
-    text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
+    text_config = _text_config(model)
     cap = getattr(text_config, "final_logit_softcapping", None)
     return float(cap) if cap else None
 
@@ -86,8 +91,7 @@ def logit_scale(model: torch.nn.Module) -> float:
     Falcon-H1's `lm_head_multiplier`, Granite's and MiniCPM3's `1 / logits_scaling`
     (HyperCLOVA X multiplies by it).
     """
-    config = getattr(unwrap(model), "config", None)
-    text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
+    text_config = _text_config(model)
     for name in ("logit_scale", "output_multiplier", "lm_head_multiplier"):
         value = getattr(text_config, name, None)
         if value is not None:
@@ -117,8 +121,7 @@ def router_aux_loss_coef(model: torch.nn.Module) -> float:
     `router_aux_loss_coef` argument into the config (and switches `output_router_logits` on
     or off with it), Axolotl sets the config from its YAML.
     """
-    config = getattr(unwrap(model), "config", None)
-    text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
+    text_config = _text_config(model)
     if not getattr(text_config, "output_router_logits", False):
         return 0.0
     return float(getattr(text_config, "router_aux_loss_coef", 0.0) or 0.0)

@@ -188,8 +188,8 @@ class RFTLossMixin:
             )
         if step_scaled:
             loss = loss * self.accelerator.num_processes
-        coef = router_aux_loss_coef(model)
-        if aux_loss is not None and coef:
+        if aux_loss is not None:  # only for a model whose router_aux_loss_coef is non-zero
+            coef = router_aux_loss_coef(model)
             # As TRL adds it: a per-micro-batch mean that DDP averages across ranks; with the
             # step's sample count, Trainer leaves gradient accumulation to the loss.
             steps = self.current_gradient_accumulation_steps if step_scaled else 1
@@ -468,23 +468,18 @@ class RFTTrainer(RFTLossMixin, SFTTrainer):
             if isinstance(self.eval_dataset, dict)
             else ({"eval": self.eval_dataset} if self.eval_dataset is not None else {})
         )
-        # With `shad_labels_path`, `label_dataset` attaches the stored labels (train and each
-        # eval set's `eval-<name>` split), re-thresholded at `shad_threshold`, instead of SHAD.
-        needs_labels = (
-            opts["shad_labels_path"]
-            or TOKEN_CLASS not in self.train_dataset.column_names
-            or any(TOKEN_CLASS not in ds.column_names for ds in evals.values())
-        )
-        unlabelled = [name for name, ds in evals.items() if TOKEN_CLASS not in ds.column_names]
-        given = TOKEN_CLASS in self.train_dataset.column_names and not opts["shad_labels_path"]
-        if given and unlabelled:
+        unlabelled = {name: ds for name, ds in evals.items() if TOKEN_CLASS not in ds.column_names}
+        train_given = TOKEN_CLASS in self.train_dataset.column_names
+        if train_given and unlabelled and not opts["shad_labels_path"]:
             logger.warning(
                 "The training rows carry `token_class` but eval set(s) %s do not: SHAD labels "
                 "them with its own shuffle-tune, not the run that made the training labels. "
                 "Give the eval rows a `token_class` column too to compare like with like.",
-                unlabelled,
+                list(unlabelled),
             )
-        if needs_labels:
+        # With `shad_labels_path`, `label_dataset` attaches the stored labels (train and each
+        # eval set's `eval-<name>` split), re-thresholded at `shad_threshold`, instead of SHAD.
+        if opts["shad_labels_path"] or not train_given or unlabelled:
             from rft_trl.shad import ShadSettings, label_dataset
 
             result = label_dataset(
@@ -495,10 +490,10 @@ class RFTTrainer(RFTLossMixin, SFTTrainer):
                 peft_config=self._rft_peft_config,
                 tokenizer=self._rft_tokenizer(),
                 max_length=self.args.max_length,
-                eval_datasets={k: v for k, v in evals.items() if TOKEN_CLASS not in v.column_names},
+                eval_datasets=unlabelled,
             )
             self.shad_report = result.report
-            if opts["shad_labels_path"] or TOKEN_CLASS not in self.train_dataset.column_names:
+            if opts["shad_labels_path"] or not train_given:
                 self.train_dataset = result.dataset
             evals = {**evals, **result.eval_datasets}
         check_alignment(self.train_dataset)

@@ -503,15 +503,16 @@ def _from_labels(
     labels_dir = LabelsDir(settings.labels_path)
     labelled = load_labels(settings.labels_path, dataset, threshold=settings.threshold)
     evals = {}
+    if eval_datasets and not any(split.startswith("eval-") for split in labels_dir.splits):
+        name = next(iter(eval_datasets))
+        raise ShadLabelsError(
+            f"The SHAD labels in {settings.labels_path} have no eval split, so eval set "
+            f"{name!r} has no labels (stored: {sorted(labels_dir.splits)}). Fix: re-run "
+            "`rft-trl shad` with the eval set in its config (`eval_strategy` other than 'no' "
+            "and `dataset_test_split`), or give the eval rows a `token_class` column, or "
+            "unset `shad_labels_path` so SHAD labels both."
+        )
     for name, eval_dataset in (eval_datasets or {}).items():
-        if not any(split.startswith("eval-") for split in labels_dir.splits):
-            raise ShadLabelsError(
-                f"The SHAD labels in {settings.labels_path} have no eval split, so eval set "
-                f"{name!r} has no labels (stored: {sorted(labels_dir.splits)}). Fix: re-run "
-                "`rft-trl shad` with the eval set in its config (`eval_strategy` other than 'no' "
-                "and `dataset_test_split`), or give the eval rows a `token_class` column, or "
-                "unset `shad_labels_path` so SHAD labels both."
-            )
         split = labels_dir.match(eval_dataset, preferred=f"eval-{name}")
         evals[name] = load_labels(
             settings.labels_path, eval_dataset, threshold=settings.threshold, split=split
