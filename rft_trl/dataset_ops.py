@@ -6,6 +6,7 @@ column as long as `input_ids` as per-token and cut or pack it the same way.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,8 @@ from datasets import Dataset
 
 from rft_trl.collator import TOKEN_CLASS, check_row_alignment
 from rft_trl.loss import IGNORE_INDEX
+
+logger = logging.getLogger(__name__)
 
 
 class NoResponseTokensError(ValueError):
@@ -50,11 +53,22 @@ def truncate(
             num_proc=num_proc,
             desc="Truncating (with token classes)",
         )
-    return dataset.filter(
+    kept = dataset.filter(
         lambda example: any(label != IGNORE_INDEX for label in example["labels"]),
         num_proc=num_proc,
         desc="Dropping rows without response tokens",
     )
+    dropped = len(dataset) - len(kept)
+    if dropped:
+        logger.warning(
+            "Dropped %d of %d rows that have no response tokens%s: they carry no loss. "
+            "SFTTrainer keeps them, so the data order differs from an SFT run of the same seed. "
+            "Fix, if that matters: raise `max_length` or remove those rows.",
+            dropped,
+            len(dataset),
+            f" (left after truncation to max_length={max_length})" if max_length else "",
+        )
+    return kept
 
 
 def require_response_mask(dataset: Dataset, *, sample_rows: int = 64) -> None:

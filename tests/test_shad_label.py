@@ -244,6 +244,14 @@ def test_key_changes_with_settings_and_run_arguments(
         tiny_model.lm_head.weight.add_(0.01)  # another checkpoint under the same name
     other_weights = run(tiny_model, tokenized, tmp_path, args, tiny_tokenizer)
     assert other_weights.report.cache == "miss"
+    before = tiny_model.config._attn_implementation
+    tiny_model.set_attn_implementation("eager" if before != "eager" else "sdpa")
+    try:  # another attention kernel: other floats, so another entry
+        other_kernel = run(tiny_model, tokenized, tmp_path, args, tiny_tokenizer)
+    finally:
+        tiny_model.set_attn_implementation(before)
+    assert other_kernel.report.cache == "miss"
+    assert other_kernel.report.cache_entry != other_weights.report.cache_entry
 
 
 def test_interrupted_scoring_resumes_from_the_last_shard(

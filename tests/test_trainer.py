@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 
@@ -119,7 +120,7 @@ def test_each_eval_set_logs_rft_metrics_under_its_own_prefix(tmp_path):
     assert "eval_reasoning_loss" not in logged  # not merged under one name
 
 
-def test_degenerate_samples_stay_finite(tmp_path):
+def test_degenerate_samples_stay_finite(tmp_path, caplog):
     rows = tiny_rows.rows(4)
     rows[0]["token_class"] = [
         c if c == -100 else 0 for c in rows[0]["token_class"]
@@ -137,6 +138,7 @@ def test_degenerate_samples_stay_finite(tmp_path):
     }
     rows.append(long_prompt)  # fully truncated at max_length 30: its response is cut off
     config = {**COMMON, "max_length": 30}
+    caplog.set_level(logging.WARNING, logger="rft_trl.dataset_ops")
     trainer = RFTTrainer(
         tiny_rows.model(),
         RFTConfig(output_dir=str(tmp_path), **config),
@@ -145,6 +147,8 @@ def test_degenerate_samples_stay_finite(tmp_path):
         peft_config=tiny_rows.lora(),
     )
     assert len(trainer.train_dataset) == 4  # the two rows without response tokens are dropped
+    assert "Dropped 2 of 6 rows that have no response tokens" in caplog.text  # and said so
+    assert "max_length=30" in caplog.text
     trainer.train()
     assert all(math.isfinite(loss) for loss in losses(trainer))
 

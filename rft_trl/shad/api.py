@@ -21,7 +21,13 @@ from rft_trl.modeling import lm_head_parts
 from rft_trl.shad import score as score_module
 from rft_trl.shad.adapter import ShadAdapter, shad_lora_config
 from rft_trl.shad.batching import pad_id_of, plan_shards
-from rft_trl.shad.cache import ALGORITHM_VERSION, CacheEntry, model_identity, tokenizer_identity
+from rft_trl.shad.cache import (
+    ALGORITHM_VERSION,
+    CacheEntry,
+    model_identity,
+    runtime_identity,
+    tokenizer_identity,
+)
 from rft_trl.shad.classify import COLUMNS, L_O, L_S, TOKEN_CLASS, classify
 from rft_trl.shad.errors import ShadDataError, ShadLabelsError
 from rft_trl.shad.health import (
@@ -288,6 +294,7 @@ def _cache_material(
         "tune": tune_key(settings, training_args),
         "lora": _lora_key(lora),
         "score_batch": score_batch,
+        "runtime": runtime_identity(model),
     }
 
 

@@ -165,6 +165,23 @@ def model_identity(model, model_id: str | None) -> dict[str, Any]:
     }
 
 
+def runtime_identity(model) -> dict[str, Any]:
+    """The attention kernel and library versions: each changes the scores' last digits, which
+    can move a token across the threshold, so a change re-scores instead of mixing entries."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from rft_trl.modeling import unwrap
+
+    config = getattr(unwrap(model), "config", None)
+    versions = {}
+    for package in ("torch", "transformers", "peft"):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            versions[package] = None
+    return {"attn_implementation": getattr(config, "_attn_implementation", None), **versions}
+
+
 def tokenizer_identity(tokenizer) -> dict[str, Any] | None:
     """Hash of the vocabulary, special tokens and chat template (None without a tokenizer)."""
     if tokenizer is None:
