@@ -314,6 +314,11 @@ def test_cache_is_reused_rebuilt_on_recipe_change_and_healed_when_corrupt(
     assert "chat template" in cache_problem(healed.path, TINY.fingerprint())
     healed = get_base(TINY, tmp_path, progress=False, log=messages.append)
     assert healed.built and "Rebuilding" in messages[-1]
+    template = healed.path / "chat_template.jinja"
+    template.write_text(template.read_text().replace("<|end|>", "<|eot|>"))
+    assert "not this version's" in cache_problem(healed.path, TINY.fingerprint())
+    healed = get_base(TINY, tmp_path, progress=False, log=messages.append)
+    assert healed.built and "Rebuilding" in messages[-1]
     (healed.path / "config.json").write_text("{trunc")
     assert "cannot be loaded" in cache_problem(healed.path, TINY.fingerprint())
 

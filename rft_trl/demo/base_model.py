@@ -42,7 +42,7 @@ from transformers import (
 from rft_trl.cache_root import default_cache_dir
 from rft_trl.synthetic import IGNORE_INDEX, generate_samples, train_tokenizer
 from rft_trl.synthetic.pretrain_text import CALL_FORMS, TextDocument, pretraining_items
-from rft_trl.synthetic.tokenizer import corpus_text
+from rft_trl.synthetic.tokenizer import CHAT_TEMPLATE, corpus_text
 
 # Bump when the build changes in a way the recipe fields do not capture.
 BUILD_VERSION = 1
@@ -481,6 +481,8 @@ def cache_problem(path: Path, fingerprint: str) -> str | None:
         return f"its config or tokenizer cannot be loaded ({type(error).__name__})"
     if not tokenizer.chat_template:
         return "its tokenizer has lost its chat template"
+    if tokenizer.chat_template != CHAT_TEMPLATE:  # pretraining's chat documents used the old one
+        return "its chat template is not this version's (the base was pretrained with another)"
     return None
 
 
