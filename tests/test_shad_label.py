@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -15,6 +16,7 @@ from datasets import Dataset
 from peft import LoraConfig, get_peft_model
 from transformers import LlamaModel, TrainingArguments
 
+from rft_trl.modeling import unwrap
 from rft_trl.shad import (
     ShadDataError,
     ShadLabelsError,
@@ -70,8 +72,16 @@ def snapshot(model: torch.nn.Module):
     return (
         {k: v.detach().clone() for k, v in model.state_dict().items()},
         {n: p.requires_grad for n, p in model.named_parameters()},
-        [(n, type(m).__name__) for n, m in model.named_modules()],
+        [
+            (n, type(m).__name__, m.training, len(m._forward_hooks))
+            for n, m in model.named_modules()
+        ],
         model.training,
+        # attributes the training stack sets on the objects (accelerate's "prepared" flag, hook
+        # lists): left behind, they change how the run's own training treats the model
+        sorted(vars(model)),
+        sorted(vars(unwrap(model))),
+        next(model.parameters()).device,
     )
 
 
@@ -505,3 +515,44 @@ def test_shuffle_tune_normalises_by_the_steps_shifted_response_tokens(tiny_model
         iter(trainer.get_train_dataloader()), 2, trainer.args.device
     )
     assert len(batches) == 2 and int(count) == 4
+
+
+def test_gradient_checkpointing_leaves_no_input_hook_behind(
+    tiny_model, tokenized, tmp_path, args, tiny_tokenizer
+):
+    """The tune enables input gradients for checkpointing; its hook must go with the adapter."""
+    args.gradient_checkpointing = True
+    before = snapshot(tiny_model)
+    run(tiny_model, tokenized, tmp_path / "plain", args, tiny_tokenizer)
+    assert_same_model(before, snapshot(tiny_model))
+    model = get_peft_model(tiny_model, LoraConfig(r=4, lora_alpha=8))
+    before = snapshot(model)
+    run(model, tokenized, tmp_path / "peft", args, tiny_tokenizer)
+    assert_same_model(before, snapshot(model))
+
+
+def test_the_run_lora_is_copied_from_the_model_and_its_bias_is_not_trained(
+    tiny_checkpoint, tmp_path, tokenized, args, tiny_tokenizer
+):
+    """A PEFT model passed without `peft_config` tunes with its own LoRA settings; a run LoRA
+    that trains biases does not make SHAD train (and keep) the base biases, nor fail to add a
+    second adapter next to it."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = AutoConfig.from_pretrained(tiny_checkpoint, attention_bias=True, mlp_bias=True)
+    for bias in ("all", "lora_only"):
+        base = AutoModelForCausalLM.from_config(config)
+        run_lora = LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj"], bias=bias)
+        model = get_peft_model(base, run_lora)
+        before = snapshot(model)
+        result = run(model, tokenized, tmp_path / bias, args, tiny_tokenizer)  # no peft_config
+        assert_same_model(before, snapshot(model))
+        key = json.loads(Path(result.report.cache_entry, "key.json").read_text())
+        assert key["lora"]["r"] == 2 and key["lora"]["target_modules"] == ["q_proj"]
+        assert key["lora"]["bias"] == "none"
+        plain = AutoModelForCausalLM.from_config(config)
+        before = snapshot(plain)
+        run(
+            plain, tokenized, tmp_path / f"plain-{bias}", args, tiny_tokenizer, peft_config=run_lora
+        )
+        assert_same_model(before, snapshot(plain))  # the biases included

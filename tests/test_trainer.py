@@ -469,3 +469,27 @@ def test_gradient_checkpointing_gives_the_same_loss(tmp_path):
         return losses(trainer)
 
     assert run(True) == pytest.approx(run(False), rel=1e-5)
+
+
+def test_a_shad_cache_miss_and_hit_train_the_same_under_bf16(tmp_path):
+    """The shuffle-tune's Trainer prepares the run's PEFT model; the run must still prepare it
+    itself (autocast), so labelling on a miss or loading on a hit trains identically."""
+    data = tiny_rows.dataset(16).remove_columns("token_class")
+    runs = []
+    for name in ("miss", "hit"):
+        trainer = RFTTrainer(
+            tiny_rows.model(),
+            RFTConfig(
+                output_dir=str(tmp_path / name),
+                **{**COMMON, "bf16": True, "max_steps": 3},
+                shad_min_steps=1,
+                shad_cache_dir=str(tmp_path / "cache"),
+            ),
+            train_dataset=data,
+            processing_class=tiny_rows.tokenizer(),
+            peft_config=tiny_rows.lora(),
+        )
+        trainer.train()
+        runs.append((trainer.shad_report.cache, losses(trainer)))
+    assert [cache for cache, _ in runs] == ["miss", "hit"]
+    assert runs[0][1] == runs[1][1]

@@ -1,8 +1,10 @@
 """The SHAD LoRA adapter on the run's own model instance, added for a `with` block and removed after.
 
 - A `peft.PeftModel` (the run's LoRA/QLoRA): a separate adapter is added next to the run's, is
-  the only one trained, and is deleted on exit; the run's adapter values, every `requires_grad`
-  flag, the active adapter, train/eval mode, gradient checkpointing and `config.use_cache` are
+  the only one trained (every other parameter is frozen for the tune), and is deleted on exit;
+  the run's adapter values, every `requires_grad` flag, the active adapter, each module's
+  train/eval mode, gradient checkpointing and its input-gradient hooks, `config.use_cache`, the
+  device and what accelerate set on the object (its forward wrapper, its "prepared" flag) are
   restored.
 - A plain transformers model: `peft.get_peft_model` injects the adapter in place and `unload()`
   takes it out again, leaving the original modules and flags.
@@ -25,15 +27,21 @@ from rft_trl.modeling import unwrap
 ADAPTER_NAME = "shad"
 DEFAULT_LORA = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.0, "target_modules": "all-linear"}
 # Instance attributes that the training stack may patch onto a model object (accelerate's
-# mixed-precision forward wrapper) and that must not outlive the shuffle-tune.
-_PATCHED_ATTRIBUTES = ("forward", "_original_forward")
+# mixed-precision forward wrapper, and the flag with which `prepare` marks a model done: left
+# set, the run's own `Trainer.train()` would skip preparing it and so lose autocast) and that
+# must not outlive the shuffle-tune.
+_PATCHED_ATTRIBUTES = ("forward", "_original_forward", "_is_accelerate_prepared")
+# Where transformers keeps the input-embedding hooks that `enable_input_require_grads` adds
+# (a list, and the first one under its older singular name).
+_INPUT_GRAD_HOOKS = ("_require_grads_hooks", "_require_grads_hook")
 
 
 def shad_lora_config(peft_config: Any | None):
     """The LoRA config of the SHAD adapter: the run's LoRA settings, else r=16, alpha=32, all-linear.
 
-    `modules_to_save`/trainable tokens and non-default initialisations (PiSSA, OLoRA, ...) are
-    dropped: the SHAD adapter is a plain low-rank delta that starts at zero.
+    `modules_to_save`/trainable tokens, trained biases and non-default initialisations (PiSSA,
+    OLoRA, ...) are dropped: the SHAD adapter is a plain low-rank delta that starts at zero and
+    leaves every base weight, bias included, as it was (PEFT trains biases on the base layer).
     """
     from peft import LoraConfig, PeftType
 
@@ -49,9 +57,21 @@ def shad_lora_config(peft_config: Any | None):
     config.modules_to_save = None
     config.inference_mode = False
     config.init_lora_weights = True
+    config.bias = "none"
     if hasattr(config, "trainable_token_indices"):
         config.trainable_token_indices = None
     return config
+
+
+def active_peft_config(model: torch.nn.Module) -> Any | None:
+    """The active adapter config of a PEFT model (under DDP/FSDP wrappers too), else None."""
+    while hasattr(model, "module") and isinstance(model.module, torch.nn.Module):
+        model = model.module
+    configs = getattr(model, "peft_config", None)
+    if not configs:
+        return None
+    active = getattr(model, "active_adapter", None)
+    return configs.get(active) or next(iter(configs.values()))
 
 
 def _checkpointing(model: torch.nn.Module) -> bool:
@@ -79,9 +99,13 @@ class ShadAdapter:
 
         base = unwrap(self.model)
         self._grad_flags = {name: p.requires_grad for name, p in self.model.named_parameters()}
-        self._training = self.model.training
+        self._modes = [(module, module.training) for module in self.model.modules()]
         self._gc = _checkpointing(base)
-        self._input_grads_hook = hasattr(base, "_require_grads_hook")
+        self._input_grad_hooks = {
+            k: base.__dict__[k] for k in _INPUT_GRAD_HOOKS if k in base.__dict__
+        }
+        self._hooks_before = list(self._input_grad_hooks.get("_require_grads_hooks", []))
+        self._device = next(self.model.parameters()).device
         self._use_cache = getattr(getattr(base, "config", None), "use_cache", None)
         self._patched = {
             k: self.model.__dict__[k] for k in _PATCHED_ATTRIBUTES if k in self.model.__dict__
@@ -101,6 +125,12 @@ class ShadAdapter:
         else:
             self.peft_model = get_peft_model(self.model, self.lora_config, adapter_name=self.name)
             self._wrapped = True
+        # Only the SHAD adapter trains: PEFT's `set_adapter` leaves other flags as they were
+        # (e.g. base biases a run LoRA with `bias="all"` trains), and those weights would keep
+        # the shuffle-tune's updates.
+        own = set(self.parameters().values())
+        for param in self.peft_model.parameters():
+            param.requires_grad_(param in own)
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -117,8 +147,14 @@ class ShadAdapter:
                 or base.gradient_checkpointing_disable
             )
             disable()
-        if not self._input_grads_hook and hasattr(base, "_require_grads_hook"):
-            base.disable_input_require_grads()
+        for hook in base.__dict__.get("_require_grads_hooks", []):
+            if hook not in self._hooks_before:  # added for the tune (gradient checkpointing)
+                hook.remove()
+        for key in _INPUT_GRAD_HOOKS:
+            if key in self._input_grad_hooks:
+                base.__dict__[key] = self._input_grad_hooks[key]
+            else:
+                base.__dict__.pop(key, None)
         if self._use_cache is not None:
             base.config.use_cache = self._use_cache
         for key in _PATCHED_ATTRIBUTES:
@@ -129,7 +165,10 @@ class ShadAdapter:
         for name, param in self.model.named_parameters():
             if name in self._grad_flags:
                 param.requires_grad_(self._grad_flags[name])
-        self.model.train(self._training)
+        for module, training in self._modes:  # each module's own mode (they may differ)
+            module.training = training
+        if next(self.model.parameters()).device != self._device:  # the tune's Trainer placed it
+            self.model.to(self._device)
         self.peft_model = None
 
     # --- toggling and weights ----------------------------------------------------------------

@@ -19,7 +19,7 @@ from rft_trl import __version__, dist
 from rft_trl.loss import IGNORE_INDEX
 from rft_trl.modeling import lm_head_parts
 from rft_trl.shad import score as score_module
-from rft_trl.shad.adapter import ShadAdapter, shad_lora_config
+from rft_trl.shad.adapter import ShadAdapter, active_peft_config, shad_lora_config
 from rft_trl.shad.batching import pad_id_of, plan_shards
 from rft_trl.shad.cache import (
     ALGORITHM_VERSION,
@@ -131,7 +131,9 @@ def label_dataset(
     Adds `token_class` (int8, -100 exactly where `labels == -100`), `shad_l_o` and `shad_l_s`
     (float32 per-token losses without/with the SHAD adapter, 0 outside the loss) to the rows and
     keeps every other column. The model is returned to its exact prior state (weights, adapters,
-    `requires_grad` flags, mode); the RNG states are restored. See SPEC §2.1.
+    `requires_grad` flags, mode, device); the RNG states are restored. The shuffle-tune's LoRA
+    copies `peft_config`, else the model's own active LoRA adapter, else r=16/alpha=32 on every
+    linear layer. See SPEC §2.1.
     """
     settings = settings or ShadSettings()
     report = ShadReport(threshold=settings.threshold, world_size=dist.world_size())
@@ -174,7 +176,8 @@ def label_dataset(
     report.seconds["sample+shuffle"] = time.perf_counter() - t0
 
     # --- cache entry ------------------------------------------------------------------------------
-    lora = shad_lora_config(peft_config)
+    # The run's LoRA settings: given, or those of the adapter the model already carries.
+    lora = shad_lora_config(peft_config if peft_config is not None else active_peft_config(model))
     score_batch = getattr(training_args, "per_device_eval_batch_size", None) or DEFAULT_SCORE_BATCH
     material = _cache_material(
         model, model_id, tokenizer, table, max_length, settings, training_args, lora, score_batch

@@ -30,15 +30,6 @@ class RFTNotEnabledError(RuntimeError):
     """The trainer was built without the RFT plugin's `post_trainer_create` having run."""
 
 
-def _peft_config(model: Any) -> Any | None:
-    """The run's active adapter config (SHAD copies its LoRA settings), or None without PEFT."""
-    configs = getattr(model, "peft_config", None)
-    if not configs:
-        return None
-    active = getattr(model, "active_adapter", None)
-    return configs.get(active) or next(iter(configs.values()))
-
-
 def _require_response_mask(dataset: Dataset, split: str) -> None:
     """`require_response_mask` with the fix in Axolotl's terms."""
     try:
@@ -114,7 +105,6 @@ class RFTAxolotlTrainer(RFTLossMixin, AxolotlTrainer):
                 train,
                 settings=settings,
                 training_args=self.args,
-                peft_config=_peft_config(self.model),
                 tokenizer=self.processing_class,
                 max_length=max_length,
                 model_id=model_id,
