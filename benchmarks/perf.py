@@ -332,7 +332,9 @@ def _quantile(values: list[float], q: float) -> float:
 
 def shad_sample_count(rows: int, batch: int) -> int:
     """Rows SHAD shuffle-tunes on at default settings (1 %, at least 50 steps' worth)."""
-    return min(rows, max(math.ceil(SHAD_RATIO * rows), SHAD_MIN_STEPS * batch))
+    from rft_trl.shad.sampling import sample_count
+
+    return sample_count(rows, SHAD_RATIO, SHAD_MIN_STEPS, batch)
 
 
 def summarise_shad(result: dict[str, Any]) -> dict[str, Any]:

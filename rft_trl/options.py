@@ -134,7 +134,8 @@ OPTIONS: dict[str, Option] = {
             "shad_sample_ratio",
             float,
             0.01,
-            "Fraction of training samples shuffled and used for the shuffle-tune.",
+            "Fraction of training samples shuffled and used for the shuffle-tune (rounded up to "
+            "whole optimizer steps, so the labels do not depend on the process count).",
             "a number in (0, 1]",
             lambda v: 0 < v <= 1,
         ),

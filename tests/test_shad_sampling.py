@@ -48,9 +48,11 @@ def test_segments_are_maximal_runs_of_loss_positions():
     [
         (4000, 0.01, 50, 8, 400),  # the floor on steps wins over 1 %
         (4000, 0.5, 50, 8, 2000),  # the ratio wins
-        (100, 0.01, 50, 8, 100),  # capped at N
+        (100, 0.01, 50, 8, 96),  # capped at N, in whole steps of 8
         (1000, 0.001, 1, 1, 1),
         (1001, 0.01, 1, 1, 11),  # ceil
+        (1001, 0.01, 1, 4, 12),  # ceil, then up to whole steps
+        (6, 0.01, 50, 8, 6),  # fewer rows than one step: all of them
     ],
 )
 def test_sample_count(n, ratio, steps, batch, want):

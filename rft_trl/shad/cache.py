@@ -53,7 +53,7 @@ _NO_LOCKS = {errno.ENOSYS, errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP}
 
 FORMAT_VERSION = 1
 # Bumped whenever a change of the algorithm changes the scores, so old entries are not reused.
-ALGORITHM_VERSION = 1
+ALGORITHM_VERSION = 2  # 2: the shuffle-tune subset is whole optimizer steps
 _SAMPLES_PER_TENSOR = 4096
 
 

@@ -68,9 +68,18 @@ def segments(labels: Sequence[int]) -> list[tuple[int, int]]:
 
 
 def sample_count(num_rows: int, ratio: float, min_steps: int, effective_batch: int) -> int:
-    """max(ceil(ratio x N), min_steps x effective batch), capped at N (FINDINGS: steps matter, not the ratio)."""
-    wanted = max(math.ceil(ratio * num_rows), min_steps * max(1, effective_batch))
-    return min(num_rows, wanted)
+    """max(ceil(ratio x N), min_steps x B) rows, capped at N (FINDINGS: steps matter, not the ratio),
+    in whole optimizer steps of B = `effective_batch` rows wherever N >= B.
+
+    Whole steps keep the labels independent of the process count: a last, partial step is filled
+    differently by one process and by several (accelerate repeats rows to even the batches).
+    """
+    batch = max(1, effective_batch)
+    wanted = max(math.ceil(ratio * num_rows), min_steps * batch)
+    whole_steps = math.ceil(wanted / batch) * batch
+    if whole_steps <= num_rows:
+        return whole_steps
+    return num_rows // batch * batch if num_rows >= batch else num_rows
 
 
 def choose_samples(eligible: Sequence[int], count: int, seed: int) -> list[int]:
