@@ -556,3 +556,34 @@ def test_the_run_lora_is_copied_from_the_model_and_its_bias_is_not_trained(
             plain, tokenized, tmp_path / f"plain-{bias}", args, tiny_tokenizer, peft_config=run_lora
         )
         assert_same_model(before, snapshot(plain))  # the biases included
+
+
+def test_stored_labels_at_another_threshold_get_that_thresholds_warnings_and_counts(
+    tiny_model, tokenized, tmp_path, args, tiny_tokenizer, caplog
+):
+    from rft_trl.shad import save_result
+
+    first = run(
+        tiny_model, tokenized, tmp_path, args, tiny_tokenizer, eval_datasets={"dev": tokenized}
+    )
+    assert first.report.boilerplate_fraction < 0.95
+    path = save_result(
+        first, tmp_path / "labels", settings=settings(tmp_path), tokenizer=None, model_id=None,
+        max_length=MAX_LENGTH,
+    )  # fmt: skip
+    with caplog.at_level(logging.WARNING, logger="rft_trl.shad"):
+        loaded = label_dataset(
+            tiny_model,
+            tokenized,
+            ShadSettings(
+                labels_path=str(path), threshold=100.0
+            ),  # every LD is below: all boilerplate
+            eval_datasets={"dev": tokenized},
+            progress=False,
+        )
+    report = loaded.report
+    assert report.threshold == 100.0 and report.boilerplate_fraction == 1.0
+    assert report.eval["dev"].boilerplate_fraction == 1.0
+    high = [w for w in report.warnings if "100.0% of response tokens boilerplate" in w]
+    assert len(high) == 1 and high[0] in caplog.text
+    assert len(report.warnings) == len(set(report.warnings))

@@ -256,9 +256,10 @@ def label_dataset(
             )
         report.probe = _probe(shuffled, probe_scores["l_swap"], scores[TRAIN], settings.threshold)
         for message in (
-            boilerplate_warning(report.boilerplate_fraction),
+            *_threshold_warnings(
+                report.boilerplate_fraction, l_o_values, ld_values, settings.threshold
+            ),
             saturation_warning(l_o_values),
-            drift_warning(l_o_values, ld_values, settings.threshold),
             None if report.probe.ready else report.probe.verdict,
         ):
             if message:
@@ -502,6 +503,29 @@ def _probe(
     return probe_result(np.asarray(swapped), np.asarray(own), np.asarray(reasoning))
 
 
+def _threshold_warnings(
+    fraction: float, l_o: np.ndarray, ld: np.ndarray, threshold: float
+) -> list[str]:
+    """The health warnings that change with the threshold (the boilerplate share, drift)."""
+    found = (boilerplate_warning(fraction), drift_warning(l_o, ld, threshold))
+    return [message for message in found if message]
+
+
+def _response_values(labelled: Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """l_o, LD and the class of every response token of a labelled dataset."""
+    l_o, ld, classes = [], [], []
+    columns = labelled.select_columns([TOKEN_CLASS, L_O, L_S])
+    for batch in columns.iter(batch_size=1024):
+        for cls, o, s in zip(batch[TOKEN_CLASS], batch[L_O], batch[L_S], strict=True):
+            cls, o, s = np.asarray(cls), np.asarray(o, np.float32), np.asarray(s, np.float32)
+            in_loss = cls != IGNORE_INDEX
+            l_o.append(o[in_loss])
+            ld.append((s - o)[in_loss])
+            classes.append(cls[in_loss])
+    concat = lambda parts, dtype: np.concatenate(parts) if parts else np.zeros(0, dtype)  # noqa: E731
+    return concat(l_o, np.float32), concat(ld, np.float32), concat(classes, np.int8)
+
+
 def _from_labels(
     dataset: Dataset,
     eval_datasets: dict[str, Dataset] | None,
@@ -530,12 +554,24 @@ def _from_labels(
     stored = labels_dir.metadata.get("report")
     if stored:
         report.__dict__.update(ShadReport.from_dict(stored).__dict__)
+    # The class counts and the warnings that depend on the threshold are those of this one.
+    l_o, ld, classes = _response_values(labelled)
+    stale = set(_threshold_warnings(report.boilerplate_fraction, l_o, ld, report.threshold))
     report.threshold = settings.threshold
-    classes = np.concatenate(
-        [np.asarray(c, dtype=np.int8) for c in labelled[TOKEN_CLASS]] or [np.zeros(0, np.int8)]
-    )
-    report.response_tokens = int((classes != IGNORE_INDEX).sum())
+    report.response_tokens = int(classes.size)
     report.boilerplate_tokens = int((classes == 0).sum())
+    fresh = _threshold_warnings(report.boilerplate_fraction, l_o, ld, settings.threshold)
+    report.warnings = [m for m in report.warnings if m not in stale] + fresh
+    for message in fresh:
+        if dist.is_main():
+            logger.warning(message)
+    for name, labelled_eval in evals.items():
+        eval_classes = _response_values(labelled_eval)[2]
+        report.eval[name] = SplitStats(
+            rows=len(labelled_eval),
+            response_tokens=int(eval_classes.size),
+            boilerplate_tokens=int((eval_classes == 0).sum()),
+        )
     report.cache = f"labels from {settings.labels_path}"
     report.seconds = {"load": time.perf_counter() - started}
     return ShadResult(dataset=labelled, eval_datasets=evals, report=report)
