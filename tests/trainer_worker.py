@@ -50,6 +50,7 @@ def build_trainer(per_device: int, grad_accum: int, **config) -> RFTTrainer:
         max_length=config.pop("max_length", None),
         disable_tqdm=True,
         per_device_eval_batch_size=2,
+        max_grad_norm=config.pop("max_grad_norm", 0.0),  # no clipping: compare whole gradients
         **config,
     )
     return RFTTrainer(
