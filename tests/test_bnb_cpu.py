@@ -11,7 +11,6 @@ from rft_trl.modeling import forward_token_logprobs
 import tiny_rows
 
 pytestmark = pytest.mark.trl_compat
-bnb = pytest.importorskip("bitsandbytes")
 
 
 def _qlora_model(path):

@@ -444,7 +444,7 @@ def test_gradient_accumulation_gives_the_same_adapter(
 def test_qlora_4bit_model_with_its_adapter(
     tiny_checkpoint, tokenized, tmp_path, args, tiny_tokenizer
 ):
-    pytest.importorskip("bitsandbytes")
+    import bitsandbytes  # noqa: F401 - installed with the test extras ('.[dev,qlora]'): never skip
     from peft import prepare_model_for_kbit_training
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
@@ -587,3 +587,12 @@ def test_stored_labels_at_another_threshold_get_that_thresholds_warnings_and_cou
     high = [w for w in report.warnings if "100.0% of response tokens boilerplate" in w]
     assert len(high) == 1 and high[0] in caplog.text
     assert len(report.warnings) == len(set(report.warnings))
+
+
+def test_labelling_inside_no_grad_still_tunes(
+    tiny_model, tokenized, tmp_path, args, tiny_tokenizer
+):
+    with torch.no_grad():  # e.g. a caller that labels from an evaluation loop
+        result = run(tiny_model, tokenized, tmp_path, args, tiny_tokenizer)
+    assert result.report.tune_steps == 2
+    assert torch.is_grad_enabled()

@@ -425,7 +425,7 @@ def test_batch_scope_prepass_runs_in_training_mode(tmp_path):
 
 
 def test_qlora_4bit_trains_on_cpu_and_logs_rft_metrics(tmp_path):
-    pytest.importorskip("bitsandbytes")
+    import bitsandbytes  # noqa: F401 - installed with the test extras ('.[dev,qlora]'): never skip
     from transformers import BitsAndBytesConfig
 
     path = tmp_path / "base"

@@ -252,7 +252,8 @@ def tune(
             train_dataset=dataset,
             data_collator=PadCollator(pad_id),
         )
-        result = trainer.train()
+        with torch.enable_grad():  # also when the caller labels inside `torch.no_grad()`
+            result = trainer.train()
         steps = trainer.state.global_step
         trainer.accelerator.free_memory()
         del trainer
