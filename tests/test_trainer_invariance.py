@@ -109,14 +109,15 @@ def test_two_processes_give_same_loss_and_update(reference, scope, tmp_path):
     assert result["log"]["eval_loss"] == pytest.approx(ref_log["eval_loss"], rel=10 * RTOL)
 
 
-def test_packing_and_padding_free_match_padded(reference):
-    ref_loss, ref_update, _ = reference["sample"]
+@pytest.mark.parametrize("scope", ["sample", "batch"])
+def test_packing_and_padding_free_match_padded(reference, scope):
+    ref_loss, ref_update, _ = reference[scope]
     packed_loss, packed_update, _ = one_step(
-        8, 1, packing=True, packing_strategy="bfd", max_length=128
+        8, 1, rft_group_scope=scope, packing=True, packing_strategy="bfd", max_length=128
     )
     assert packed_loss == pytest.approx(ref_loss, rel=RTOL)
     assert_same_update(packed_update, ref_update)
-    free_loss, free_update, _ = one_step(8, 1, padding_free=True)
+    free_loss, free_update, _ = one_step(8, 1, rft_group_scope=scope, padding_free=True)
     assert free_loss == pytest.approx(ref_loss, rel=RTOL)
     assert_same_update(free_update, ref_update)
 
