@@ -493,3 +493,43 @@ def test_a_shad_cache_miss_and_hit_train_the_same_under_bf16(tmp_path):
         runs.append((trainer.shad_report.cache, losses(trainer)))
     assert [cache for cache, _ in runs] == ["miss", "hit"]
     assert runs[0][1] == runs[1][1]
+
+
+@pytest.mark.parametrize("scope", ["sample", "batch"])
+def test_a_resumed_run_continues_exactly_like_an_uninterrupted_one(tmp_path, scope):
+    """Four steps straight (SHAD labels in-process: a cache miss) against two steps restored from
+    the step-2 checkpoint (labels from the cache): steps 3 and 4 log the same values."""
+    data = tiny_rows.dataset(16).remove_columns("token_class")
+
+    def trainer(name: str) -> RFTTrainer:
+        config = {**COMMON, "bf16": True, "max_steps": 4, "save_strategy": "steps"}
+        return RFTTrainer(
+            tiny_rows.model(),
+            RFTConfig(
+                output_dir=str(tmp_path / name),
+                **config,
+                save_steps=2,
+                rft_group_scope=scope,
+                shad_min_steps=1,
+                shad_cache_dir=str(tmp_path / "cache"),
+            ),
+            train_dataset=data,
+            processing_class=tiny_rows.tokenizer(),
+            peft_config=tiny_rows.lora(),
+        )
+
+    straight = trainer("straight")
+    straight.train()
+    resumed = trainer("resumed")
+    resumed.train(resume_from_checkpoint=str(tmp_path / "straight" / "checkpoint-2"))
+    assert (straight.shad_report.cache, resumed.shad_report.cache) == ("miss", "hit")
+
+    def late_logs(t: RFTTrainer) -> list[dict]:
+        return [
+            {k: v for k, v in entry.items() if k not in ("epoch",)}
+            for entry in t.state.log_history
+            if "loss" in entry and entry["step"] > 2
+        ]
+
+    assert len(late_logs(straight)) == 2
+    assert late_logs(resumed) == late_logs(straight)
