@@ -313,6 +313,7 @@ class RFTLossMixin:
         # Each eval set logs under its own prefix (`eval_<name>_` for a dict of eval sets), as
         # Trainer's own metrics do; `log` reads it.
         previous, self._rft_eval_prefix = self._rft_eval_prefix, f"{metric_key_prefix}_"
+        self._rft_stats["eval"] = None  # not what a `predict()` since the last log left there
         try:
             return super().evaluate(
                 eval_dataset, ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix

@@ -533,3 +533,21 @@ def test_a_resumed_run_continues_exactly_like_an_uninterrupted_one(tmp_path, sco
 
     assert len(late_logs(straight)) == 2
     assert late_logs(resumed) == late_logs(straight)
+
+
+def test_evaluation_metrics_do_not_carry_what_predict_saw(tmp_path):
+    """`predict()` between two evaluations (e.g. a prediction-table callback) must not leak its
+    batches into the next evaluation's RFT metrics."""
+    trainer = RFTTrainer(
+        tiny_rows.model(),
+        RFTConfig(output_dir=str(tmp_path), **COMMON, per_device_eval_batch_size=2),
+        train_dataset=tiny_rows.dataset(8),
+        eval_dataset=tiny_rows.dataset(6, seed=1),
+        processing_class=tiny_rows.tokenizer(),
+        peft_config=tiny_rows.lora(),
+    )
+    first = trainer.evaluate()
+    trainer.predict(trainer.eval_dataset.select(range(3)))
+    second = trainer.evaluate()
+    for key in ("eval_reasoning_fraction", "eval_reasoning_weight", "eval_reasoning_loss"):
+        assert second[key] == first[key], key

@@ -183,11 +183,6 @@ def _check_axolotl(data: Mapping[str, Any], result: CheckResult) -> None:
             check_conflicts(data)
         except RFTConfigError as error:
             result.errors.append(str(error))
-        if data.get("train_on_inputs"):
-            result.errors.append(
-                "`train_on_inputs: true` puts the prompt in the loss, so there is no response for "
-                "SHAD and RFT to weigh. Fix: remove it (the default is false)."
-            )
         if importlib.util.find_spec("axolotl") is None:
             result.warnings.append(
                 "Axolotl is not installed in this Python environment; install rft-trl in the "

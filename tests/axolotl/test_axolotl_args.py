@@ -72,6 +72,12 @@ def test_yaml_scientific_notation_string_is_a_number(rft_args):
         ({"rl": "dpo"}, "rl"),
         ({"kd_trainer": True}, "kd_trainer"),
         ({"context_parallel_size": 2}, "context_parallel_size"),
+        ({"train_on_inputs": True}, "train_on_inputs"),
+        ({"qat": {"weight_dtype": "int8"}}, "qat"),
+        ({"do_bench_eval": True}, "do_bench_eval"),
+        ({"torch_compile": True}, "torch_compile"),
+        ({"datasets": [{"path": "x", "type": "chat_template", "train_on_eos": "all"}]}, "eos"),
+        ({"datasets": [{"path": "x", "type": "chat_template", "train_on_eot": "all"}]}, "eot"),
     ],
 )
 def test_loss_replacing_settings_are_refused_with_rft(rft_args, values, key):

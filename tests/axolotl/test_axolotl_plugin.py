@@ -42,6 +42,17 @@ def test_collator_choice_follows_axolotls(plugin):
     packed = _cfg(rft=True, sample_packing=True, eval_sample_packing=False)
     assert plugin.get_collator_cls_and_kwargs(packed)[0] is collator.RFTV2BatchSamplerDataCollator
     assert plugin.get_collator_cls_and_kwargs(packed, is_eval=True)[0] is collator.RFTDataCollator
+    # Evaluation packs only under the multipack sampler, i.e. with `sample_packing` on too;
+    # otherwise a packing collator would join a plain eval batch into one row.
+    eval_only = _cfg(rft=True, sample_packing=False, eval_sample_packing=True)
+    assert (
+        plugin.get_collator_cls_and_kwargs(eval_only, is_eval=True)[0] is collator.RFTDataCollator
+    )
+    both = _cfg(rft=True, sample_packing=True, eval_sample_packing=True)
+    assert (
+        plugin.get_collator_cls_and_kwargs(both, is_eval=True)[0]
+        is collator.RFTV2BatchSamplerDataCollator
+    )
     llama_flash = _cfg(rft=True, sample_packing=True, attn_implementation="flash_attention_2")
     assert (
         plugin.get_collator_cls_and_kwargs(llama_flash)[0] is collator.RFTV2BatchSamplerDataCollator

@@ -113,6 +113,24 @@ def test_run_saves_labels_that_shad_labels_path_reuses(lora_built, make_config, 
     assert trainer.train_dataset["token_class"] == lora_built.trainer.train_dataset["token_class"]
 
 
+def test_shad_labels_path_replaces_labels_the_rows_carry(lora_built, work_dir):
+    """As in RFTTrainer: stored labels, re-thresholded at `shad_threshold`, win over a
+    `token_class` column the rows already carry (it was kept as it was, the path ignored)."""
+    import copy
+
+    from rft_trl.shad import ShadLabelsError
+
+    trainer = copy.copy(lora_built.trainer)  # enable_rft replaces attributes, not the originals
+    assert "token_class" in trainer.train_dataset.column_names
+    saved = work_dir / "lora" / "out" / "_shad_labels"
+    options = {**trainer.rft_options, "shad_labels_path": str(saved), "shad_threshold": 100.0}
+    trainer.enable_rft(options, max_length=lora_built.cfg.sequence_len)
+    assert {c for row in trainer.train_dataset["token_class"] for c in row} == {-100, 0}
+    missing = {**options, "shad_labels_path": str(work_dir / "no-such-labels")}
+    with pytest.raises(ShadLabelsError, match="no-such-labels"):
+        copy.copy(lora_built.trainer).enable_rft(missing, max_length=lora_built.cfg.sequence_len)
+
+
 def test_training_refuses_to_start_without_the_plugin_hook(axolotl_available):
     """A trainer built without `post_trainer_create` has no labels: it must not train plain SFT."""
     from rft_trl.integrations.axolotl.trainer import RFTAxolotlTrainer, RFTNotEnabledError

@@ -34,7 +34,27 @@ CONFLICTS = {
     ),
     "pretraining_dataset": "streamed pretraining data has no prompt/response split to weigh",
     "processor_type": "multimodal batches are not supported by the RFT collators",
+    "train_on_inputs": (
+        "it puts the prompt in the loss, so there is no response for SHAD and RFT to weigh "
+        "(SHAD would shuffle system prompts and user turns as if they were replies)"
+    ),
+    "qat": (
+        "quantization-aware training fake-quantizes the LM head in its forward, which RFT's "
+        "chunked log-probs do not call (they read the head's weight)"
+    ),
+    "do_bench_eval": (
+        "the benchmark evaluation feeds batches without `token_class` (its own collator) to "
+        "the trainer's loss"
+    ),
+    "torch_compile": (
+        "the compiled forward fails on RFT's per-token log-prob path and falls back to eager "
+        "after its recompile limit, so it would run uncompiled"
+    ),
 }
+# Per-dataset settings (under `datasets:`) whose other values are fine: key -> refused value.
+# Both put the end-of-turn token of every user and system turn in the loss, each a one-token
+# response segment, so SHAD's turn-aligned shuffle would no longer exchange replies with replies.
+REFUSED_DATASET_VALUES = {"train_on_eos": "all", "train_on_eot": "all"}
 # Conflicting flags that their plugin's schema switches on by default once the plugin is listed.
 ON_WITH_PLUGIN = ("cut_cross_entropy",)
 
@@ -64,6 +84,16 @@ def check_conflicts(data: Mapping[str, Any]) -> None:
                 f"`rft: true` cannot be combined with {setting}: {why}. "
                 f"Fix: remove `{key}` (and its plugin) or set `rft: false`."
             )
+    for index, dataset in enumerate(data.get("datasets") or ()):
+        for key, refused in REFUSED_DATASET_VALUES.items():
+            if isinstance(dataset, Mapping) and dataset.get(key) == refused:
+                raise RFTConfigError(
+                    f"`rft: true` cannot be combined with `{key}: {refused}` (datasets[{index}]): "
+                    "it puts the end-of-turn token of every user and system turn in the loss, "
+                    "each a one-token response segment, so SHAD's turn-aligned shuffle would no "
+                    f"longer exchange replies with replies. Fix: `{key}: turn` (the default "
+                    "for train_on_eos) or `last`, or set `rft: false`."
+                )
     parallel = max(
         data.get("context_parallel_size") or 1, data.get("sequence_parallel_degree") or 1
     )

@@ -73,7 +73,15 @@ class RFTPlugin(BasePlugin):
             return None  # not (None, None): any non-None value wins Axolotl's collator selection
         from rft_trl.integrations.axolotl import collator
 
-        packed = cfg.eval_sample_packing if is_eval else cfg.sample_packing
+        # Eval batches are packed groups only under the multipack sampler, which Axolotl uses
+        # for evaluation when `sample_packing` is on too (trainers/base.py); its collator looks at
+        # `eval_sample_packing` alone, and would join a plain eval batch into one row: samples
+        # whose groups RFT would pool.
+        packed = (
+            bool(cfg.sample_packing and cfg.eval_sample_packing)
+            if is_eval
+            else bool(cfg.sample_packing)
+        )
         if not packed:
             return collator.RFTDataCollator, {}
         from axolotl.monkeypatch.multipack import SUPPORTED_MULTIPACK_MODEL_TYPES

@@ -96,7 +96,9 @@ class RFTAxolotlTrainer(RFTLossMixin, AxolotlTrainer):
             _require_response_mask(dataset, f"eval '{name}'")
         unlabelled = {k: v for k, v in evals.items() if TOKEN_CLASS not in v.column_names}
         report = None
-        if TOKEN_CLASS not in train.column_names or unlabelled:
+        # As RFTTrainer: `shad_labels_path` replaces labels the rows already carry (re-thresholded).
+        labels_path = self.rft_options["shad_labels_path"]
+        if TOKEN_CLASS not in train.column_names or unlabelled or labels_path:
             from rft_trl.shad import ShadSettings, label_dataset, save_result
 
             settings = ShadSettings.from_options(self.rft_options)
@@ -120,7 +122,7 @@ class RFTAxolotlTrainer(RFTLossMixin, AxolotlTrainer):
                     model_id=model_id,
                     max_length=max_length,
                 )
-            if TOKEN_CLASS not in train.column_names:
+            if TOKEN_CLASS not in train.column_names or labels_path:
                 train = result.dataset
             evals = {**evals, **result.eval_datasets}
         train = self._rft_training_columns(train)
