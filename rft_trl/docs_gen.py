@@ -34,8 +34,9 @@ Refused when the trainer is built, with the fix, because the result would silent
 loss or wrong per-sample groups: `loss_type` other than `nll`, `label_smoothing_factor > 0`, a
 `compute_loss_func`, `packing_strategy: wrapped` or `bfd_split` (both turn parts of samples
 into samples of their own), DeepSpeed ZeRO-3 (the LM head is still
-partitioned where RFT reads it) and context parallelism (`cp_size > 1`). Axolotl configs have
-their own list (`rft-trl check-config`).
+partitioned where RFT reads it) and context parallelism (`cp_size > 1`). Also refused:
+`torch_compile` (TorchDynamo fails on RFT's log-prob forward; plain SFT compiles). Axolotl
+configs have their own list (`rft-trl check-config`).
 """
 
 

@@ -75,6 +75,11 @@ def trl_args_conflicts(args: SFTConfig, *, compute_loss_func: Any = None) -> lis
         )
     if compute_loss_func is not None:
         found.append("`compute_loss_func`: RFT replaces the loss; drop it or set `rft=False`")
+    if getattr(args, "torch_compile", False):
+        found.append(
+            "`torch_compile=True`: TorchDynamo cannot trace RFT's per-token log-prob forward "
+            "(it fails on the PEFT model the hook reads); set `torch_compile=False`"
+        )
     strategy = getattr(args, "packing_strategy", None)
     if getattr(args, "packing", False) and strategy == "wrapped":
         found.append(

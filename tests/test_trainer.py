@@ -196,6 +196,7 @@ def test_model_without_lm_head_is_refused(tmp_path):
         ({"packing": True, "packing_strategy": "wrapped", "max_length": 32}, "packing_strategy="),
         ({"compute_loss_func": lambda *a, **k: 0}, "compute_loss_func"),
         ({"packing": True, "packing_strategy": "bfd_split", "max_length": 32}, "'bfd_split'"),
+        ({"torch_compile": True}, "torch_compile=True"),  # it crashed in the first step
     ],
 )
 def test_trl_settings_rft_would_override_are_refused(tmp_path, setting, names):
