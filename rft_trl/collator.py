@@ -24,6 +24,14 @@ class TokenClassAlignmentError(ValueError):
     """`token_class` does not line up with `input_ids`/`labels`."""
 
 
+# The fix for labels made on another tokenization, for TRL and Axolotl users alike.
+_RELABEL = (
+    "Fix: drop the `token_class` column so SHAD labels the data as it is trained; or re-run "
+    "`rft-trl shad` with the training config (TRL), or point `shad_labels_path` at the "
+    "`<output_dir>/_shad_labels` of an Axolotl run on the same data and `sequence_len`."
+)
+
+
 def check_row_alignment(row: dict[str, Any], index: int | None = None) -> None:
     """Raise if a row's `token_class` length or values disagree with its `input_ids`/`labels`."""
     where = "" if index is None else f" (row {index})"
@@ -32,8 +40,7 @@ def check_row_alignment(row: dict[str, Any], index: int | None = None) -> None:
         raise TokenClassAlignmentError(
             f"`token_class` has {len(token_class)} entries but `input_ids` has {len(row['input_ids'])}"
             f"{where}. Labels must be computed on the same tokenization and truncation as training: "
-            "re-run `rft-trl shad` with the training config, or drop the `token_class` column to let "
-            "SHAD label the data."
+            f"{_RELABEL}"
         )
     labels = row.get("labels")
     if labels is None:
@@ -43,7 +50,7 @@ def check_row_alignment(row: dict[str, Any], index: int | None = None) -> None:
             raise TokenClassAlignmentError(
                 f"`token_class` disagrees with `labels` at position {position}{where}: label {label}, "
                 f"class {cls}. `token_class` must be -100 exactly where labels are -100 and 0/1 "
-                "elsewhere. Re-run `rft-trl shad` with the training config."
+                f"elsewhere. {_RELABEL}"
             )
 
 
@@ -84,8 +91,7 @@ def layout_like_labels(
         position = missing.nonzero()[0].tolist()
         raise TokenClassAlignmentError(
             f"Position {position} is in the loss but has no `token_class`: the labels and the token "
-            "classes were not aligned by the same tokenization. Re-run `rft-trl shad` with the "
-            "training config, or drop `token_class` so SHAD labels the data."
+            f"classes were not aligned by the same tokenization. {_RELABEL}"
         )
     return out.to(labels.device)
 

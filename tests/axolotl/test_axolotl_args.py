@@ -76,6 +76,7 @@ def test_yaml_scientific_notation_string_is_a_number(rft_args):
         ({"qat": {"weight_dtype": "int8"}}, "qat"),
         ({"do_bench_eval": True}, "do_bench_eval"),
         ({"torch_compile": True}, "torch_compile"),
+        ({"plugins": ["axolotl.integrations.diffusion.DiffusionPlugin"]}, "diffusion"),
         ({"datasets": [{"path": "x", "type": "chat_template", "train_on_eos": "all"}]}, "eos"),
         ({"datasets": [{"path": "x", "type": "chat_template", "train_on_eot": "all"}]}, "eot"),
     ],

@@ -99,6 +99,10 @@ def test_qlora_run_trains_with_rft(make_config, build):
     for entry in logged:
         assert all(name in entry for name in RFT_METRICS), entry
         assert math.isfinite(entry["loss"])
+    # Axolotl's throughput metrics (include_tkps) are counted under RFT's loss too
+    assert trainer.args.include_tkps
+    assert 0 < float(trainer.state.tokens["trainable"]) < float(trainer.state.tokens["total"])
+    assert "tokens/trainable" in logged[-1], logged[-1]
 
 
 def test_run_saves_labels_that_shad_labels_path_reuses(lora_built, make_config, work_dir, build):

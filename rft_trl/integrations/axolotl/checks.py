@@ -57,6 +57,11 @@ CONFLICTS = {
 REFUSED_DATASET_VALUES = {"train_on_eos": "all", "train_on_eot": "all"}
 # Conflicting flags that their plugin's schema switches on by default once the plugin is listed.
 ON_WITH_PLUGIN = ("cut_cross_entropy",)
+# Plugins that supply their own trainer for every config: module path part -> what they train.
+TRAINER_PLUGINS = {
+    "integrations.diffusion": "the diffusion plugin trains with its own trainer and loss",
+    "integrations.hatchery": "the Hatchery plugin trains remotely with its own trainer",
+}
 
 
 def check_unknown_keys(data: Mapping[str, Any]) -> None:
@@ -84,6 +89,13 @@ def check_conflicts(data: Mapping[str, Any]) -> None:
                 f"`rft: true` cannot be combined with {setting}: {why}. "
                 f"Fix: remove `{key}` (and its plugin) or set `rft: false`."
             )
+    for plugin in plugins:
+        for part, why in TRAINER_PLUGINS.items():
+            if part in plugin:
+                raise RFTConfigError(
+                    f"`rft: true` cannot be combined with the plugin `{plugin}`: {why}. "
+                    "Fix: remove that plugin or set `rft: false`."
+                )
     for index, dataset in enumerate(data.get("datasets") or ()):
         for key, refused in REFUSED_DATASET_VALUES.items():
             if isinstance(dataset, Mapping) and dataset.get(key) == refused:

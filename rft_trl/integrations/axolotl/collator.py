@@ -29,7 +29,7 @@ def _strip(feature: dict[str, Any]) -> dict[str, Any]:
 def _token_class(feature: dict[str, Any]) -> Any:
     if TOKEN_CLASS not in feature:
         raise TokenClassAlignmentError(
-            "A training row has no `token_class`: the RFT plugin labels every row in "
+            "A training or eval row has no `token_class`: the RFT plugin labels every row in "
             "`post_trainer_create`, so another plugin or hook replaced the dataset afterwards."
         )
     return feature[TOKEN_CLASS]

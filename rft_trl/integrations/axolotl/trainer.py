@@ -172,6 +172,32 @@ class RFTAxolotlTrainer(RFTLossMixin, AxolotlTrainer):
         self._rft_require_enabled()
         return super().train(*args, **kwargs)
 
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if self.rft_options and self.rft_options["rft"] and model.training:
+            self._rft_count_tokens(inputs)
+        return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+
+    def _rft_count_tokens(self, inputs: Mapping[str, Any]) -> None:
+        """The token counts `AxolotlTrainer.compute_loss` keeps for its `tokens/*` throughput
+        metrics (`include_tkps`, on by default); RFT's loss does not pass through that method."""
+        if not getattr(self.args, "include_tkps", False):
+            return
+        import torch
+
+        labels = inputs["labels"]
+        counts = torch.stack(
+            [(labels != -100).sum(), torch.tensor(labels.numel(), device=labels.device)]
+        )
+        if self.accelerator.num_processes > 1:
+            counts = self.accelerator.reduce(counts, reduction="sum")
+        tokens = getattr(self.state, "tokens", None) or {
+            "trainable": torch.zeros(1),
+            "total": torch.zeros(1),
+        }
+        tokens["trainable"] = tokens["trainable"] + counts[0].detach().cpu()
+        tokens["total"] = tokens["total"] + counts[1].detach().cpu()
+        self.state.tokens = tokens
+
     def evaluate(self, *args: Any, **kwargs: Any):
         self._rft_require_enabled()
         return super().evaluate(*args, **kwargs)
