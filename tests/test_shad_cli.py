@@ -76,6 +76,27 @@ def test_shad_writes_labels_that_match_the_trainers_tokenization(labelled, tiny_
         assert [x == -100 for x in labs] == [c == -100 for c in cls]
 
 
+def test_training_on_the_same_config_reuses_the_shad_cache_entry(labelled, tiny_checkpoint):
+    """`rft-trl shad` then training the same YAML (without shad_labels_path) is a cache hit: both
+    name the model the same way in the key (`shad` added TRL's default revision '@main')."""
+    from trl import get_peft_config
+
+    from rft_trl.commands.shad import load_train_eval, parse_config
+    from rft_trl.trainer import RFTTrainer
+
+    _, config, _ = labelled
+    script_args, args, model_args, mixture = parse_config(config)
+    train, _ = load_train_eval(script_args, args, mixture)
+    trainer = RFTTrainer(
+        model=str(tiny_checkpoint),
+        args=args,
+        train_dataset=train,
+        peft_config=get_peft_config(model_args),
+    )
+    trainer.ensure_labels()
+    assert trainer.shad_report.cache == "hit"
+
+
 def test_shad_labels_a_shuffled_packed_padding_free_config_as_rft_trainer_prepares_it(
     tiny_checkpoint, tmp_path, capsys
 ):

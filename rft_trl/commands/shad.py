@@ -133,8 +133,11 @@ def _run(args: argparse.Namespace) -> int:
             f"Could not prepare the model and data as RFTTrainer would: {error}"
         ) from None
     prepared = time.perf_counter() - started
+    # As RFTTrainer names the model in the cache key (its path), so that `rft-trl shad` and
+    # `rft-trl train` on one config share the entry; a non-default revision is part of the name.
+    revision = model_args.model_revision
     model_id = model_args.model_name_or_path + (
-        f"@{model_args.model_revision}" if model_args.model_revision else ""
+        f"@{revision}" if revision and revision != "main" else ""
     )
     result = label_dataset(
         trainer.model,
