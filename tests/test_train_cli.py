@@ -77,13 +77,16 @@ def test_accelerate_configs_are_yaml():
         assert "distributed_type" in yaml.safe_load(path.read_text())
 
 
-def test_train_end_to_end_then_resume_hits_the_shad_cache(tiny_run, tmp_path):
+def test_train_end_to_end_then_resume_hits_the_shad_cache(tiny_run, tmp_path, capsys):
     from rft_trl.recipe import parse_recipe, train_and_eval
     from rft_trl.trainer import RFTTrainer
 
     config = write_config(tmp_path, tiny_run, save_strategy="steps")
     # `--key value` after the config overrides it, as with `trl sft` (save_steps is 500 there)
     assert main(["train", "--config", str(config), "--save_steps", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "SHAD summary" in out and "boilerplate fraction" in out  # the health check, printed
+    assert out.index("SHAD summary") < out.index("Model saved to")
     assert (tmp_path / "out" / "adapter_model.safetensors").is_file()
     assert (tmp_path / "out" / "checkpoint-2").is_dir()
 
@@ -129,6 +132,7 @@ def test_missing_labels_path_fails_before_training(tiny_run, tmp_path, capsys):
         ({"model_name_or_path": None}, [], "no `model_name_or_path`"),
         ({"dataset_name": "data/trian.jsonl"}, [], "Dataset path not found"),
         ({"dataset_streaming": True}, [], "remove `dataset_streaming`"),  # it was ignored
+        ({"assistant_only_loss": False}, [], "assistant_only_loss"),  # no response mask
     ],
 )
 def test_bad_config_fails_cleanly_before_training(

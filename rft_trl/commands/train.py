@@ -35,14 +35,25 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
     from rft_trl import dist
+    from rft_trl.collator import TokenClassAlignmentError
+    from rft_trl.dataset_ops import NoResponseTokensError
     from rft_trl.modeling import UnsupportedModelError
     from rft_trl.shad import ShadDataError, ShadLabelsError
+
+    refused = (
+        RFTConfigError,
+        ShadDataError,
+        ShadLabelsError,
+        UnsupportedModelError,
+        NoResponseTokensError,
+        TokenClassAlignmentError,
+    )
 
     # No `finally`: a rank that failed would wait in shut_down's barrier while the others are
     # still in a training collective; torchrun tears the ranks down after an error instead.
     try:
         upload = _train(recipe, train_dataset, eval_dataset)
-    except (RFTConfigError, ShadDataError, ShadLabelsError, UnsupportedModelError) as error:
+    except refused as error:
         # refused settings, stored labels that do not fit, data without responses: no traceback
         print(f"rft-trl train: {error}", file=sys.stderr)
         return 2
@@ -70,6 +81,10 @@ def _train(recipe: Recipe, train_dataset: Dataset, eval_dataset: Dataset | None)
         quantization_config=get_quantization_config(recipe.model_args),
         peft_config=get_peft_config(recipe.model_args),
     )
+    if trainer.rft_options["rft"]:
+        trainer.ensure_labels()  # SHAD (or the stored labels) now: its health check prints first
+        if trainer.shad_report is not None:
+            trainer.accelerator.print(trainer.shad_report.summary())
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     if not training_args.push_to_hub:
         trainer.save_model(training_args.output_dir)
