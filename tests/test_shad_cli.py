@@ -11,6 +11,7 @@ from datasets import Dataset
 
 from rft_trl.cli import main
 from rft_trl.shad import load_labels, save_labels
+from rft_trl.shad.labels_io import LabelsDir
 from rft_trl.shad.viewer import Row, render_html, render_terminal, safe_text
 from rft_trl.synthetic import generate_samples, to_messages_dataset, to_prompt_completion_dataset
 
@@ -165,6 +166,32 @@ def test_shad_bad_config_fails_cleanly(tiny_checkpoint, tmp_path, capsys, overri
     last = err.strip().splitlines()[-1]  # one paragraph, after any progress bars
     assert last.startswith("rft-trl shad: error:") and message in last and "Traceback" not in err
     assert not (tmp_path / "labels").exists()
+
+
+def test_shad_output_that_cannot_take_labels_fails_before_any_work(
+    tiny_checkpoint, tmp_path, capsys
+):
+    data = tmp_path / "train.jsonl"
+    to_prompt_completion_dataset(generate_samples(4, "mixed", seed=4)).to_json(str(data))
+    config = write_config(tmp_path, tiny_checkpoint, data)
+    (tmp_path / "a-file").write_text("x")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("keep me")
+    for output, message in (("a-file", "is a file"), ("other", "not a labels directory")):
+        assert main(["shad", "--config", config, "--output", str(tmp_path / output)]) == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "cache").exists()  # SHAD never started
+    assert (tmp_path / "other" / "notes.txt").read_text() == "keep me"
+
+
+def test_shad_takes_key_value_overrides_as_train_does(tiny_checkpoint, tmp_path, capsys):
+    data = tmp_path / "train.jsonl"
+    to_prompt_completion_dataset(generate_samples(8, "mixed", seed=4)).to_json(str(data))
+    config = write_config(tmp_path, tiny_checkpoint, data)
+    labels = tmp_path / "labels"
+    argv = ["shad", "--config", config, "--output", str(labels), "--shad_threshold", "0.25"]
+    assert main(argv) == 0
+    assert LabelsDir(labels).metadata["threshold"] == 0.25  # the YAML leaves the default, 0
 
 
 def test_shad_without_response_tokens_fails_cleanly(tiny_checkpoint, tmp_path, capsys):

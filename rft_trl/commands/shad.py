@@ -37,6 +37,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="Where to write the labels (default: <output_dir>/_shad_labels; the `_` keeps them out "
         "of a hub upload of output_dir). Point `shad_labels_path` here.",
     )
+    # Any other `--key value` overrides the YAML, as for `rft-trl train` (collected by `cli.main`),
+    # so the labels are made for the rows the overridden training run will see.
+    parser.set_defaults(overrides=[])
+    parser.epilog = "Any other `--key value` pair overrides the YAML, as for `rft-trl train`."
 
 
 def run(args: argparse.Namespace) -> int:
@@ -56,13 +60,13 @@ def run(args: argparse.Namespace) -> int:
     return status
 
 
-def parse_config(path: str) -> tuple[Any, Any, Any, Any]:
-    """(script_args, RFTConfig, ModelConfig, DatasetMixtureConfig) from a `trl sft`-style YAML,
-    parsed as `rft-trl train` parses it (the same checks, the same errors)."""
+def parse_config(path: str, overrides: list[str] | None = None) -> tuple[Any, Any, Any, Any]:
+    """(script_args, RFTConfig, ModelConfig, DatasetMixtureConfig) from a `trl sft`-style YAML
+    and `--key value` overrides, parsed as `rft-trl train` parses them (same checks and errors)."""
     from rft_trl.recipe import RecipeError, parse_recipe
 
     try:
-        recipe = parse_recipe(path)
+        recipe = parse_recipe(path, overrides)
     except RecipeError as error:
         raise ConfigError(str(error)) from None
     return recipe.script_args, recipe.training_args, recipe.model_args, recipe.dataset_args
@@ -104,12 +108,14 @@ def _run(args: argparse.Namespace) -> int:
 
     from rft_trl import dist
     from rft_trl.shad import label_dataset, save_result
-    from rft_trl.shad.labels_io import LABELS_DIR_NAME
+    from rft_trl.shad.labels_io import LABELS_DIR_NAME, check_labels_target
     from rft_trl.shad.settings import ShadSettings
     from rft_trl.trainer import RFTTrainer
 
     started = time.perf_counter()
-    script_args, training_args, model_args, dataset_args = parse_config(args.config)
+    script_args, training_args, model_args, dataset_args = parse_config(args.config, args.overrides)
+    output = Path(args.output or Path(training_args.output_dir) / LABELS_DIR_NAME)
+    check_labels_target(output)  # before the model loads and SHAD runs, not after
     settings = dataclasses.replace(ShadSettings.from_options(training_args), labels_path=None)
     train, evaluation = load_train_eval(script_args, training_args, dataset_args)
 
@@ -151,7 +157,6 @@ def _run(args: argparse.Namespace) -> int:
         eval_datasets={"eval": trainer.eval_dataset} if trainer.eval_dataset is not None else None,
     )
     result.report.seconds = {"load+tokenize": prepared, **result.report.seconds}
-    output = Path(args.output or Path(training_args.output_dir) / LABELS_DIR_NAME)
     if dist.is_main():
         written = save_result(
             result,

@@ -38,6 +38,20 @@ TRAIN = "train"
 LABELS_DIR_NAME = "_shad_labels"
 
 
+def check_labels_target(path: str | Path) -> None:
+    """Raise unless `path` can receive a labels directory: new, empty, or earlier labels."""
+    target = Path(path).expanduser().resolve()
+    if target.exists() and not target.is_dir():
+        raise ShadLabelsError(
+            f"{target} is a file, not a directory. Fix: choose another --output directory."
+        )
+    if target.exists() and not (target / "metadata.json").exists() and any(target.iterdir()):
+        raise ShadLabelsError(
+            f"{target} exists and is not a labels directory; refusing to overwrite it. "
+            "Fix: choose an empty or new --output directory."
+        )
+
+
 def save_labels(
     dataset: Dataset,
     path: str | Path,
@@ -49,11 +63,7 @@ def save_labels(
 ) -> Path:
     """Write a labels directory (see the module docstring) atomically; returns its path."""
     target = Path(path).expanduser().resolve()
-    if target.exists() and not (target / "metadata.json").exists() and any(target.iterdir()):
-        raise ShadLabelsError(
-            f"{target} exists and is not a labels directory; refusing to overwrite it. "
-            "Fix: choose an empty or new --output directory."
-        )
+    check_labels_target(target)
     if target.exists() and not overwrite:
         raise ShadLabelsError(
             f"{target} already exists. Fix: remove it or choose another directory."
