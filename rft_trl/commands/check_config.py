@@ -21,6 +21,7 @@ from typing import Any
 from rft_trl.integrations.axolotl.checks import (
     PLUGIN_PATH,
     check_conflicts,
+    check_rft_switch,
     check_unknown_keys,
     plugin_listed,
 )
@@ -173,7 +174,11 @@ def _check_axolotl(data: Mapping[str, Any], result: CheckResult) -> None:
             f"SFT. Fix: add\n{_indent(_PLUGIN_FIX)}\n(Axolotl >= 0.20 also loads it through the "
             "`axolotl.plugins` entry point, but listing it works everywhere.)"
         )
-    if rft_keys and not result.rft:
+    try:
+        check_rft_switch(data)
+    except RFTConfigError as error:
+        result.errors.append(str(error))
+    if rft_keys and not result.rft and data.get("rft") is not None:
         result.warnings.append(
             f"{rft_keys} are set but `rft` is not true, so the plugin is inert and these keys do "
             "nothing. Fix: add `rft: true` (or remove the keys)."

@@ -52,12 +52,12 @@ def test_bad_values_name_the_key(rft_args, values, key):
     from pydantic import ValidationError
 
     with pytest.raises(ValidationError, match=key):
-        rft_args(**values)
+        rft_args(rft=True, **values)  # with the switch on: the value itself is what fails
 
 
 def test_yaml_scientific_notation_string_is_a_number(rft_args):
     # PyYAML reads `1e-4` as a string; Axolotl's own float keys accept it, so ours must too.
-    assert rft_args(shad_learning_rate="1e-4").shad_learning_rate == pytest.approx(1e-4)
+    assert rft_args(rft=True, shad_learning_rate="1e-4").shad_learning_rate == pytest.approx(1e-4)
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,13 @@ pytestmark = pytest.mark.axolotl
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted((ROOT / "plugin_configs" / "axolotl").glob("*.yaml"))
+
+
+@pytest.fixture
+def rft_args(axolotl_available):
+    from rft_trl.integrations.axolotl.args import RFTArgs
+
+    return RFTArgs
 
 
 def _write(tmp_path: Path, data: dict) -> Path:
@@ -75,11 +83,30 @@ def test_conflicting_loss_flag_is_an_error():
     assert any("cut_cross_entropy" in e for e in result.errors)
 
 
-def test_rft_keys_without_rft_warn(tmp_path, capsys):
-    data = {"base_model": "m", "plugins": [PLUGIN_PATH], "rft_temperature": 2.0}
+def test_rft_keys_with_rft_false_warn(tmp_path, capsys):
+    data = {"base_model": "m", "plugins": [PLUGIN_PATH], "rft": False, "rft_temperature": 2.0}
     code, output = _run(_write(tmp_path, data), capsys)
     assert code == 0
     assert "warning" in output and "rft_temperature" in output
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"rft_temperature": 2.0}, "add `rft: true`"),  # the switch forgotten
+        ({"rtf": True, "rft_temperature": 2.0}, "rename 'rtf' to `rft`"),
+        ({"RFT": True}, "rename 'RFT' to `rft`"),
+    ],
+)
+def test_rft_meant_but_not_switched_on_is_an_error(tmp_path, capsys, rft_args, extra, message):
+    """Axolotl would train plain SFT without a word (the plugin is loaded but inert)."""
+    from pydantic import ValidationError
+
+    data = {"base_model": "m", "plugins": [PLUGIN_PATH], **extra}
+    code, output = _run(_write(tmp_path, data), capsys)
+    assert code != 0 and message in output
+    with pytest.raises(ValidationError, match=re.escape(message)):
+        rft_args(**extra)  # what `axolotl train` validates the config with
 
 
 def test_trl_config_is_validated_too():

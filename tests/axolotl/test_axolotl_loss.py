@@ -116,9 +116,12 @@ def test_inert_plugin_trains_exactly_like_no_plugin(make_config, build, rft_sett
     from axolotl.core.trainers.base import AxolotlTrainer
     from axolotl.utils.collators.batching import DataCollatorForSeq2Seq
 
-    rft = False if rft_setting == "false" else None
-    with_plugin = build(make_config(f"inert-{rft_setting}", rft=rft)).trainer
-    without = build(make_config("no-plugin-sft", rft=None, plugins=None)).trainer
+    # "absent": a config that never mentions RFT (the plugin loaded, as the Axolotl >= 0.20
+    # entry point loads it for every run); RFT keys without the switch are refused instead.
+    no_rft_keys = {"rft_temperature": None, "shad_min_steps": None, "shad_cache_dir": None}
+    setting = {"rft": False} if rft_setting == "false" else {"rft": None, **no_rft_keys}
+    with_plugin = build(make_config(f"inert-{rft_setting}", **setting)).trainer
+    without = build(make_config("no-plugin-sft", plugins=None, **no_rft_keys, rft=None)).trainer
     for trainer in (with_plugin, without):
         assert type(trainer) is AxolotlTrainer
         assert type(trainer.data_collator) is DataCollatorForSeq2Seq

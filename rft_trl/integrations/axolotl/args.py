@@ -13,7 +13,11 @@ from typing import Any
 
 from pydantic import BaseModel, Field, create_model, field_validator, model_validator
 
-from rft_trl.integrations.axolotl.checks import check_conflicts, check_unknown_keys
+from rft_trl.integrations.axolotl.checks import (
+    check_conflicts,
+    check_rft_switch,
+    check_unknown_keys,
+)
 from rft_trl.options import OPTIONS, RFTConfigError, validate_options
 
 
@@ -52,6 +56,7 @@ def _check_config(cls, data: Any) -> Any:
     """Whole-config checks on the raw YAML: typos in `rft_*`/`shad_*` keys, conflicting flags."""
     if isinstance(data, Mapping):
         check_unknown_keys(data)
+        check_rft_switch(data)
         check_conflicts(data)
     return data
 

@@ -74,6 +74,29 @@ def check_unknown_keys(data: Mapping[str, Any]) -> None:
         )
 
 
+# Misspellings of the switch itself (case or letter order): `rtf: true` would train plain SFT.
+_SWITCH_TYPOS = {"rtf", "frt", "ftr", "trf", "tfr"}
+
+
+def check_rft_switch(data: Mapping[str, Any]) -> None:
+    """Raise when `rft` is absent but the config clearly meant RFT: a misspelt switch, or
+    `rft_*`/`shad_*` keys that would do nothing (Axolotl would quietly train plain SFT)."""
+    if data.get("rft") is not None:
+        return  # set, true or false: the user decided
+    typos = sorted(k for k in data if k != "rft" and (k.lower() == "rft" or k in _SWITCH_TYPOS))
+    if typos:
+        raise RFTConfigError(
+            f"`rft` is not set but {typos} is: the switch is spelt `rft` (lower case). "
+            f"Fix: rename {typos[0]!r} to `rft`."
+        )
+    ours = sorted(k for k in data if k in OPTIONS and k != "rft" and data[k] is not None)
+    if ours:
+        raise RFTConfigError(
+            f"{ours} are set but `rft` is not, so they would do nothing and this config would "
+            "train plain SFT. Fix: add `rft: true`, or `rft: false` to train plain SFT on purpose."
+        )
+
+
 def check_conflicts(data: Mapping[str, Any]) -> None:
     """With `rft: true`, raise on settings that replace the loss, trainer or collator."""
     if not data.get("rft"):
