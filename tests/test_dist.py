@@ -78,3 +78,24 @@ def test_shut_down_under_torchrun(tmp_path):
                 "1 DistributedDataParallel model(s) still referenced on rank 1"
                 in (record["warnings"][0])
             )
+
+
+def test_the_shipped_two_process_cpu_launch_config_starts_two_processes(tmp_path):
+    """`plugin_configs/accelerate/cpu_2proc.yaml` must start two ranks (with MULTI_CPU,
+    accelerate 1.15 started one without mpirun, silently)."""
+    from pathlib import Path
+
+    config = Path(__file__).resolve().parents[1] / "plugin_configs/accelerate/cpu_2proc.yaml"
+    script = tmp_path / "rank.py"
+    script.write_text(
+        "import os\nprint('RANK', os.environ.get('RANK'), os.environ.get('WORLD_SIZE'))\n"
+    )
+    accelerate = Path(sys.executable).parent / "accelerate"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [str(accelerate), "launch", "--config_file", str(config), str(script)],
+        capture_output=True, text=True, timeout=300, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ranks = sorted(line for line in proc.stdout.splitlines() if line.startswith("RANK"))
+    assert ranks == ["RANK 0 2", "RANK 1 2"], proc.stdout
