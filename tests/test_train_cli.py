@@ -195,6 +195,24 @@ def test_check_config_reports_trl_settings_training_refuses():
         assert check_file(CONFIGS / "trl" / name, kind="trl").ok, name
 
 
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"learning_rat": 1e-4}, "learning_rat"),  # a key no argument class takes
+        ({"num_processes": 2}, "does not start"),
+        ({"dataset_streaming": True}, "dataset_streaming"),
+        ({"warmup_ratio": 0.03}, "warmup_steps"),
+    ],
+)
+def test_check_config_refuses_what_train_refuses(tiny_run, tmp_path, capsys, overrides, message):
+    """check-config said OK for these and `rft-trl train` then exited 2."""
+    config = write_config(tmp_path, tiny_run, **overrides)
+    assert main(["check-config", str(config)]) != 0
+    captured = capsys.readouterr()
+    assert message in captured.out + captured.err
+    assert main(["train", "--config", str(config)]) == 2
+
+
 def test_shipped_llama3_training_template_masks_only_the_assistant_turn(tiny_tokenizer):
     # The GPU example configs point `chat_template_path` at it, for `assistant_only_loss`.
     import copy

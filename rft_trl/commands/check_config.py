@@ -106,7 +106,20 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
 
 def check_file(path: str | Path, kind: str = "auto") -> CheckResult:
     """Check the YAML at `path` (see the module docstring)."""
-    return check_mapping(load_yaml(path), kind=kind, path=str(path))
+    result = check_mapping(load_yaml(path), kind=kind, path=str(path))
+    if result.kind == "trl" and result.ok:
+        # What `rft-trl train` refuses before loading anything: keys no argument class takes,
+        # launcher keys, values of the wrong type, `dataset_streaming`, a missing model.
+        from rft_trl.recipe import RecipeError, parse_recipe
+
+        # The config is checked, not this machine: precision flags that need a GPU are parsed
+        # as off here (TrainingArguments refuses bf16/tf32 on a CPU-only machine).
+        on_any_machine = ["--bf16", "false", "--fp16", "false", "--tf32", "false"]
+        try:
+            parse_recipe(str(path), [*on_any_machine, "--use_cpu", "true"])
+        except (RecipeError, RFTConfigError) as error:
+            result.errors.append(str(error))
+    return result
 
 
 def check_mapping(
