@@ -270,6 +270,12 @@ def test_token_text_is_escaped_for_terminal_and_html():
         assert "\\x1b[2J" in out and "\\u202e" in out
     page = render_html([row], FakeTokenizer(), title="<t>")
     assert "<script>" not in page and "&lt;script&gt;" in page and "\x1b" not in page
+    assert "disagrees with the ground truth" in page
+    # Labels without a ground truth (any real dataset): the legend promises no comparison.
+    unknown = Row(index=0, input_ids=[3, 1], token_class=[-100, 1], l_o=[0, 1], l_s=[0, 2])
+    for color in (True, False):
+        assert "ground truth" not in render_terminal([unknown], FakeTokenizer(), color)
+    assert "ground truth" not in render_html([unknown], FakeTokenizer(), title="t")
     assert "<title>&lt;t&gt;</title>" in page
     assert 'class="b x"' in page  # boilerplate where the truth says reasoning
     assert safe_text("a\tb\nc\x00") == "a\tb\nc\\x00"

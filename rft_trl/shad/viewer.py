@@ -132,6 +132,12 @@ class Row:
     gt_class: list[int] | None = None
 
 
+def _has_truth(rows: Sequence[Row]) -> bool:
+    """Whether any row carries ground-truth classes (synthetic data): only then can a label
+    disagree with the truth, and only then does the legend say so."""
+    return any(row.gt_class is not None for row in rows)
+
+
 def _kind(cls: int) -> str:
     return "context" if cls == IGNORE_INDEX else ("reasoning" if cls == 1 else "boilerplate")
 
@@ -147,14 +153,18 @@ def _start(row: Row) -> int:
 def render_terminal(rows: Sequence[Row], tokenizer: Any | None, color: bool) -> str:
     """The rows as text: ANSI colours when `color`, else ⟦reasoning⟧ and ‼ markers."""
     text = TokenText(tokenizer)
+    truth = _has_truth(rows)
     if color:
         legend = (
             f"{ANSI['boilerplate']}boilerplate{ANSI['reset']}  {ANSI['reasoning']}reasoning{ANSI['reset']}  "
-            f"{ANSI['context']}not in the loss{ANSI['reset']}  {ANSI['wrong']}underlined{ANSI['reset']}: "
-            "disagrees with the ground truth"
+            f"{ANSI['context']}not in the loss{ANSI['reset']}"
         )
+        if truth:
+            legend += f"  {ANSI['wrong']}underlined{ANSI['reset']}: disagrees with the ground truth"
     else:
-        legend = f"{PLAIN_OPEN}reasoning{PLAIN_CLOSE}, other response tokens are boilerplate; {PLAIN_WRONG}: disagrees with the ground truth"
+        legend = f"{PLAIN_OPEN}reasoning{PLAIN_CLOSE}, other response tokens are boilerplate"
+        if truth:
+            legend += f"; {PLAIN_WRONG}: disagrees with the ground truth"
     out = [legend]
     for row in rows:
         start = _start(row)
@@ -242,10 +252,14 @@ def render_html(rows: Sequence[Row], tokenizer: Any | None, title: str, summary:
         body.append(
             f'<h2>sample {row.index}{skipped}</h2><div class="tokens">{"".join(spans)}</div>'
         )
+    mismatch = (
+        ' <span class="x">wavy underline</span>: disagrees with the ground truth.'
+        if _has_truth(rows)
+        else ""
+    )
     legend = (
         '<p class="legend"><span class="b">boilerplate</span> <span class="r">reasoning</span> '
-        '<span class="c">not in the loss</span> <span class="x">wavy underline</span>: disagrees with the '
-        "ground truth. Hover a token for LD = l_s - l_o.</p>"
+        f'<span class="c">not in the loss</span>{mismatch} Hover a token for LD = l_s - l_o.</p>'
     )
     return (
         '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
