@@ -56,6 +56,13 @@ def parse_recipe(config_path: str, overrides: list[str] | None = None) -> Recipe
     from rft_trl.config import RFTConfig
 
     raw = read_yaml(config_path)
+    if "base_model" in raw and not raw.get("model_name_or_path"):
+        raise RecipeError(
+            f"{config_path} looks like an Axolotl config (`base_model`): `rft-trl train` and "
+            "`rft-trl shad` take the YAML `trl sft` takes. Fix: train it with `axolotl train` and "
+            "the RFT plugin (it labels with SHAD and saves the labels to "
+            "`<output_dir>/_shad_labels`), or write a TRL config."
+        )
     typos = unknown_keys(raw)
     if typos:
         raise RFTConfigError(
@@ -70,7 +77,8 @@ def parse_recipe(config_path: str, overrides: list[str] | None = None) -> Recipe
         )
     except RFTConfigError:
         raise
-    except ValueError as error:  # a value of the wrong type, an invalid TRL/transformers setting
+    except (ValueError, TypeError) as error:  # a wrong value type, an invalid setting, or a
+        # `datasets:` entry with keys TRL's DatasetConfig does not take
         raise RecipeError(f"{config_path}: {error}") from None
     except SystemExit:  # argparse has printed which value it could not read
         raise RecipeError(f"{config_path}: a value could not be parsed (see above).") from None
@@ -86,6 +94,7 @@ def parse_recipe(config_path: str, overrides: list[str] | None = None) -> Recipe
             f"{config_path} has no `model_name_or_path`. Fix: set it to a local model folder or "
             "a hub id."
         )
+    _check_paths(config_path, model_args.model_name_or_path, training_args)
     model_init_kwargs = {
         "revision": model_args.model_revision,
         "trust_remote_code": training_args.trust_remote_code,
@@ -95,6 +104,23 @@ def parse_recipe(config_path: str, overrides: list[str] | None = None) -> Recipe
     model_init_kwargs.update(training_args.model_init_kwargs or {})
     training_args.model_init_kwargs = model_init_kwargs
     return Recipe(script_args, training_args, model_args, dataset_args, str(config_path))
+
+
+def _check_paths(config_path: str, model: str, training_args) -> None:
+    """Paths that would fail only after the model has loaded (or as a hub lookup), named now."""
+    model_path = Path(model).expanduser()
+    if model.startswith((".", "/", "~")) and not model_path.exists():
+        raise RecipeError(
+            f"Model path not found: {model_path} (`model_name_or_path` in {config_path}). Fix: "
+            "correct the path to a local model folder, or give a hub id `owner/name`."
+        )
+    for key in ("output_dir", "shad_cache_dir"):
+        value = getattr(training_args, key, None)
+        if value and Path(value).expanduser().is_file():
+            raise RecipeError(
+                f"`{key}: {value}` ({config_path}) is a file, not a folder. Fix: point `{key}` at "
+                "a folder (it is created when missing)."
+            )
 
 
 def _refuse_leftovers(config_path: str, from_config: list[str], from_command_line: list[str]):
@@ -125,7 +151,13 @@ def load_datasets(recipe: Recipe):
     from trl import get_dataset
 
     if recipe.dataset_args.datasets:
-        return get_dataset(recipe.dataset_args)
+        try:
+            return get_dataset(recipe.dataset_args)
+        except Exception as error:  # any loader failure: name the config and the cause
+            raise RecipeError(
+                f"Cannot load the `datasets:` mixture of {recipe.config_path}: "
+                f"{type(error).__name__}: {error}"
+            ) from None
     if not recipe.script_args.dataset_name:
         raise RecipeError(
             f"{recipe.config_path} names no dataset: set `dataset_name` (a local path works)."
@@ -135,8 +167,11 @@ def load_datasets(recipe: Recipe):
     name = recipe.script_args.dataset_name
     try:
         return load_local_or_hub(name, recipe.script_args.dataset_config)
-    except (OSError, ValueError) as error:
-        raise RecipeError(f"Cannot load dataset {name!r} ({recipe.config_path}): {error}") from None
+    except Exception as error:  # a missing, malformed or empty file: name it and the cause
+        cause = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+        if error.__cause__ is not None:  # datasets wraps the parser's error
+            cause += f" ({type(error.__cause__).__name__}: {error.__cause__})"
+        raise RecipeError(f"Cannot load dataset {name!r} ({recipe.config_path}): {cause}") from None
 
 
 def train_and_eval(recipe: Recipe):

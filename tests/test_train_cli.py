@@ -133,11 +133,25 @@ def test_missing_labels_path_fails_before_training(tiny_run, tmp_path, capsys):
         ({"dataset_name": "data/trian.jsonl"}, [], "Dataset path not found"),
         ({"dataset_streaming": True}, [], "remove `dataset_streaming`"),  # it was ignored
         ({"assistant_only_loss": False}, [], "assistant_only_loss"),  # no response mask
+        ({"model_name_or_path": "./no-such-model"}, [], "Model path not found"),
+        ({"base_model": "m", "model_name_or_path": None}, [], "looks like an Axolotl config"),
+        ({"datasets": [{"path": "x.jsonl", "ds_type": "json"}]}, [], "ds_type"),
+        ({"output_dir": "__FILE__"}, [], "is a file, not a folder"),
+        ({"shad_cache_dir": "__FILE__"}, [], "is a file, not a folder"),
+        ({"dataset_name": "__BAD_JSONL__"}, [], "JSON parse error"),
+        ({"dataset_name": "__EMPTY_JSONL__"}, [], "is empty"),
     ],
 )
 def test_bad_config_fails_cleanly_before_training(
     tiny_run, tmp_path, capsys, overrides, argv, message
 ):
+    files = {"__FILE__": "not a folder", "__BAD_JSONL__": '{"messages": [\n', "__EMPTY_JSONL__": ""}
+    for name, text in files.items():
+        (tmp_path / f"{name}.jsonl").write_text(text)
+    overrides = {
+        k: str(tmp_path / f"{v}.jsonl") if isinstance(v, str) and v in files else v
+        for k, v in overrides.items()
+    }
     config = write_config(tmp_path, tiny_run, **overrides)
     assert main(["train", "--config", str(config), *argv]) == 2
     err = capsys.readouterr().err

@@ -20,6 +20,8 @@ def load_local_or_hub(name: str, config: str | None = None) -> DatasetDict:
     """A `DatasetDict` from a local file, a local folder (data files or `save_to_disk`), or a hub name."""
     path = Path(name).expanduser()
     if path.is_file():
+        if path.stat().st_size == 0:
+            raise ValueError(f"{path} is empty. Fix: point `dataset_name` at the data file.")
         builder = BUILDERS.get("".join(path.suffixes[-1:]).lower())
         if builder is None:
             raise ValueError(
