@@ -225,8 +225,10 @@ def test_inspect_threshold_and_html(labelled, capsys):
     labels, _, tmp = labelled
     assert main(["inspect", str(labels), "--threshold", "1000", "--color", "never"]) == 0
     assert "100.0% boilerplate at LD <= 1000" in capsys.readouterr().out
-    page = tmp / "labels.html"
+    page = tmp / "new-folder" / "labels.html"  # a missing folder is created
     assert main(["inspect", str(labels), "--html", str(page), "--samples", "2"]) == 0
+    assert main(["inspect", str(labels), "--html", str(tmp)]) == 2
+    assert "is a folder" in capsys.readouterr().err
     text = page.read_text()
     assert (
         text.startswith("<!DOCTYPE html>") and "legend" in text and 'title="reasoning | LD=' in text

@@ -84,6 +84,10 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.samples < 1 or args.start < 0:
         raise ValueError("--samples must be >= 1 and --start >= 0.")
+    if args.html and Path(args.html).is_dir():
+        raise ValueError(
+            f"--html {args.html} is a folder. Fix: give a file name, e.g. labels.html."
+        )
     labels = LabelsDir(args.labels)
     data = labels.read(args.split)
     if args.threshold is not None:
@@ -128,6 +132,7 @@ def _run(args: argparse.Namespace) -> int:
         page = render_html(
             rows, tokenizer, title=f"SHAD labels: {Path(args.labels).name}", summary=summary
         )
+        Path(args.html).parent.mkdir(parents=True, exist_ok=True)
         Path(args.html).write_text(page, encoding="utf-8")
         print(summary)
         print(f"HTML written to {args.html}")
