@@ -16,6 +16,8 @@ from rft_trl.collator import TOKEN_CLASS, check_row_alignment
 from rft_trl.loss import IGNORE_INDEX
 
 logger = logging.getLogger(__name__)
+# Above this share of trained tokens, the prompt is probably in the loss (agent data: ~20-60 %).
+TRAINED_SHARE_WARNING = 0.95
 
 
 class NoResponseTokensError(ValueError):
@@ -74,6 +76,17 @@ def truncate(
 def require_response_mask(dataset: Dataset, *, sample_rows: int = 64) -> None:
     """Fail when no row masks any label: plain LM data has no response for SHAD/RFT to weigh."""
     rows = dataset.select(range(min(sample_rows, len(dataset))))
+    in_loss = sum(sum(label != IGNORE_INDEX for label in labels) for labels in rows["labels"])
+    total = sum(len(labels) for labels in rows["labels"])
+    if total and TRAINED_SHARE_WARNING < in_loss / total < 1:
+        logger.warning(
+            "%.0f%% of the first %d rows' tokens are in the loss: is the prompt masked? SHAD "
+            "treats every run of trained tokens as a response (user or system turns included). "
+            "Fix, if not intended: TRL `assistant_only_loss: true` or prompt/completion data; "
+            "Axolotl `roles_to_train: [assistant]`, `train_on_inputs: false`.",
+            100 * in_loss / total,
+            len(rows),
+        )
     if len(rows) and all(IGNORE_INDEX not in labels for labels in rows["labels"]):
         raise NoResponseTokensError(
             "RFT needs a prompt/response split, but every token of the training data is in the loss "

@@ -552,3 +552,31 @@ def test_evaluation_metrics_do_not_carry_what_predict_saw(tmp_path):
     second = trainer.evaluate()
     for key in ("eval_reasoning_fraction", "eval_reasoning_weight", "eval_reasoning_loss"):
         assert second[key] == first[key], key
+
+
+def test_data_with_almost_every_token_in_the_loss_warns(tmp_path, caplog):
+    """A prompt left in the loss (e.g. Axolotl roles_to_train with user turns) is named."""
+    rows = [
+        {
+            "input_ids": list(range(2, 42)),
+            "labels": [-100, *range(3, 42)],
+            "token_class": [-100, *(i % 2 for i in range(39))],
+        }
+        for _ in range(4)
+    ]
+    caplog.set_level(logging.WARNING, logger="rft_trl.dataset_ops")
+    RFTTrainer(
+        tiny_rows.model(),
+        RFTConfig(output_dir=str(tmp_path), **COMMON),
+        train_dataset=Dataset.from_list(rows),
+        processing_class=tiny_rows.tokenizer(),
+    )
+    assert "98% of the first 4 rows' tokens are in the loss: is the prompt masked?" in caplog.text
+    caplog.clear()
+    RFTTrainer(  # ordinary agent-like rows: no warning
+        tiny_rows.model(),
+        RFTConfig(output_dir=str(tmp_path), **COMMON),
+        train_dataset=tiny_rows.dataset(4),
+        processing_class=tiny_rows.tokenizer(),
+    )
+    assert "is the prompt masked" not in caplog.text
