@@ -134,8 +134,9 @@ OPTIONS: dict[str, Option] = {
             "shad_sample_ratio",
             float,
             0.01,
-            "Fraction of training samples shuffled and used for the shuffle-tune (rounded up to "
-            "whole optimizer steps, so the labels do not depend on the process count).",
+            "Fraction of training samples shuffled and used for the shuffle-tune, in whole "
+            "optimizer steps (rounded up, or down to fit the set) so the labels do not depend on "
+            "the process count; a set smaller than one step is used whole.",
             "a number in (0, 1]",
             lambda v: 0 < v <= 1,
         ),

@@ -94,7 +94,6 @@ def parse_recipe(config_path: str, overrides: list[str] | None = None) -> Recipe
             f"{config_path} has no `model_name_or_path`. Fix: set it to a local model folder or "
             "a hub id."
         )
-    _check_paths(config_path, model_args.model_name_or_path, training_args)
     model_init_kwargs = {
         "revision": model_args.model_revision,
         "trust_remote_code": training_args.trust_remote_code,
@@ -106,8 +105,12 @@ def parse_recipe(config_path: str, overrides: list[str] | None = None) -> Recipe
     return Recipe(script_args, training_args, model_args, dataset_args, str(config_path))
 
 
-def _check_paths(config_path: str, model: str, training_args) -> None:
-    """Paths that would fail only after the model has loaded (or as a hub lookup), named now."""
+def check_paths(recipe: Recipe) -> None:
+    """Paths on this machine that would fail only after the model has loaded (or as a hub
+    lookup), named before any work. Not part of parsing: `check-config` checks a config that
+    may be meant for another machine."""
+    config_path, training_args = recipe.config_path, recipe.training_args
+    model = recipe.model_args.model_name_or_path
     model_path = Path(model).expanduser()
     if model.startswith((".", "/", "~")) and not model_path.exists():
         raise RecipeError(

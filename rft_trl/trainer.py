@@ -36,6 +36,7 @@ from rft_trl.modeling import (
     lm_head_parts,
     model_inputs,
     router_aux_loss_coef,
+    unwrap,
 )
 from rft_trl.options import OPTIONS, RFTConfigError, validate_options
 
@@ -377,6 +378,7 @@ class RFTTrainer(RFTLossMixin, SFTTrainer):
         self._rft_peft_config = kwargs.get("peft_config")
         self._rft_labelled = False
         self.shad_report = None
+        self.shad_labels_dir = None  # where SHAD's labels were saved, when it ran here
         user_collator = kwargs.pop("data_collator", None)
         packing, max_length = args.packing, args.max_length
         padding_free = args.padding_free or (
@@ -488,10 +490,11 @@ class RFTTrainer(RFTLossMixin, SFTTrainer):
         if opts["shad_labels_path"] or not train_given or unlabelled:
             from rft_trl.shad import ShadSettings, label_dataset
 
+            settings = ShadSettings.from_options(opts)
             result = label_dataset(
                 self.model,
                 self.train_dataset,
-                settings=ShadSettings.from_options(opts),
+                settings=settings,
                 training_args=self.args,
                 peft_config=self._rft_peft_config,
                 tokenizer=self._rft_tokenizer(),
@@ -501,6 +504,8 @@ class RFTTrainer(RFTLossMixin, SFTTrainer):
             self.shad_report = result.report
             if opts["shad_labels_path"] or not train_given:
                 self.train_dataset = result.dataset
+            if not opts["shad_labels_path"] and not train_given:
+                self._rft_save_labels(result, settings)
             evals = {**evals, **result.eval_datasets}
         check_alignment(self.train_dataset)
         for ds in evals.values():
@@ -515,6 +520,26 @@ class RFTTrainer(RFTLossMixin, SFTTrainer):
         elif self.eval_dataset is not None:
             self.eval_dataset = evals["eval"]
         self._rft_labelled = True
+
+    def _rft_save_labels(self, result, settings) -> None:
+        """Write the labels SHAD made to `<output_dir>/_shad_labels` (main process), as the
+        Axolotl plugin does: for `rft-trl inspect`, and `shad_labels_path` in later runs."""
+        from pathlib import Path
+
+        from rft_trl.shad import save_result
+        from rft_trl.shad.labels_io import LABELS_DIR_NAME
+
+        self.shad_labels_dir = Path(self.args.output_dir) / LABELS_DIR_NAME
+        if self.args.process_index == 0:
+            name = getattr(unwrap(self.model).config, "_name_or_path", None)
+            save_result(
+                result,
+                self.shad_labels_dir,
+                settings=settings,
+                tokenizer=self._rft_tokenizer(),
+                model_id=name or None,
+                max_length=self.args.max_length,
+            )
 
     def _rft_pack(self, dataset: Dataset, packing: bool) -> Dataset:
         args = self.args

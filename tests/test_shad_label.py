@@ -531,6 +531,28 @@ def test_gradient_checkpointing_leaves_no_input_hook_behind(
     assert_same_model(before, snapshot(model))
 
 
+def test_a_model_with_checkpointing_already_on_keeps_one_input_hook(tmp_path):
+    """Axolotl turns checkpointing on at load; PEFT's wrap and the tune's Trainer each replace
+    the model's input-gradient hook list, so the hook of the first must not be left behind."""
+    import tiny_rows
+
+    model = tiny_rows.model()
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    args = TrainingArguments(
+        output_dir=str(tmp_path / "run"), per_device_train_batch_size=4, use_cpu=True,
+        report_to=[], gradient_checkpointing=True, disable_tqdm=True,
+    )  # fmt: skip
+    before = snapshot(model)
+    label_dataset(
+        model,
+        tiny_rows.dataset(8).remove_columns("token_class"),
+        ShadSettings(min_steps=1, cache_dir=str(tmp_path / "cache")),
+        training_args=args,
+        progress=False,
+    )
+    assert_same_model(before, snapshot(model))
+
+
 def test_the_run_lora_is_copied_from_the_model_and_its_bias_is_not_trained(
     tiny_checkpoint, tmp_path, tokenized, args, tiny_tokenizer
 ):

@@ -87,6 +87,13 @@ def test_train_end_to_end_then_resume_hits_the_shad_cache(tiny_run, tmp_path, ca
     out = capsys.readouterr().out
     assert "SHAD summary" in out and "boilerplate fraction" in out  # the health check, printed
     assert out.index("SHAD summary") < out.index("Model saved to")
+    # SHAD's labels are saved beside the model, as the Axolotl plugin saves them, for inspect
+    from rft_trl.shad import load_labels
+
+    saved = tmp_path / "out" / "_shad_labels"
+    assert f"Labels saved to {saved}" in out
+    assert main(["inspect", str(saved), "--samples", "1", "--color", "never"]) == 0
+    assert "token_class" in load_labels(saved).column_names
     assert (tmp_path / "out" / "adapter_model.safetensors").is_file()
     assert (tmp_path / "out" / "checkpoint-2").is_dir()
 

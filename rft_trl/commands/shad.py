@@ -63,10 +63,11 @@ def run(args: argparse.Namespace) -> int:
 def parse_config(path: str, overrides: list[str] | None = None) -> tuple[Any, Any, Any, Any]:
     """(script_args, RFTConfig, ModelConfig, DatasetMixtureConfig) from a `trl sft`-style YAML
     and `--key value` overrides, parsed as `rft-trl train` parses them (same checks and errors)."""
-    from rft_trl.recipe import RecipeError, parse_recipe
+    from rft_trl.recipe import RecipeError, check_paths, parse_recipe
 
     try:
         recipe = parse_recipe(path, overrides)
+        check_paths(recipe)
     except RecipeError as error:
         raise ConfigError(str(error)) from None
     return recipe.script_args, recipe.training_args, recipe.model_args, recipe.dataset_args
@@ -140,11 +141,9 @@ def _run(args: argparse.Namespace) -> int:
         ) from None
     prepared = time.perf_counter() - started
     # As RFTTrainer names the model in the cache key (its path), so that `rft-trl shad` and
-    # `rft-trl train` on one config share the entry; a non-default revision is part of the name.
-    revision = model_args.model_revision
-    model_id = model_args.model_name_or_path + (
-        f"@{revision}" if revision and revision != "main" else ""
-    )
+    # `rft-trl train` on one config share the entry; the revision is in the key anyway (the
+    # config's commit hash and the weights fingerprint).
+    model_id = model_args.model_name_or_path
     result = label_dataset(
         trainer.model,
         trainer.train_dataset,

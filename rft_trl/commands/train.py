@@ -25,10 +25,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from rft_trl.options import RFTConfigError
-    from rft_trl.recipe import RecipeError, parse_recipe, train_and_eval
+    from rft_trl.recipe import RecipeError, check_paths, parse_recipe, train_and_eval
 
     try:
         recipe = parse_recipe(args.config, args.overrides)
+        check_paths(recipe)
         train_dataset, eval_dataset = train_and_eval(recipe)
     except (RecipeError, RFTConfigError) as error:
         print(f"rft-trl train: {error}", file=sys.stderr)
@@ -85,6 +86,9 @@ def _train(recipe: Recipe, train_dataset: Dataset, eval_dataset: Dataset | None)
         trainer.ensure_labels()  # SHAD (or the stored labels) now: its health check prints first
         if trainer.shad_report is not None:
             trainer.accelerator.print(trainer.shad_report.summary())
+        if trainer.shad_labels_dir is not None:
+            where = trainer.shad_labels_dir
+            trainer.accelerator.print(f"Labels saved to {where} (view: `rft-trl inspect {where}`).")
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     if not training_args.push_to_hub:
         trainer.save_model(training_args.output_dir)

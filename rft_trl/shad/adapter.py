@@ -104,7 +104,11 @@ class ShadAdapter:
         self._input_grad_hooks = {
             k: base.__dict__[k] for k in _INPUT_GRAD_HOOKS if k in base.__dict__
         }
-        self._hooks_before = list(self._input_grad_hooks.get("_require_grads_hooks", []))
+        # The embedding's forward hooks: `enable_input_require_grads` replaces its hook list
+        # each time it runs (PEFT's wrap, the tune's Trainer), so hooks are told apart here.
+        embeddings = base.get_input_embeddings() if hasattr(base, "get_input_embeddings") else None
+        self._embeddings = embeddings
+        self._embedding_hooks = set(getattr(embeddings, "_forward_hooks", {}))
         self._device = next(self.model.parameters()).device
         self._use_cache = getattr(getattr(base, "config", None), "use_cache", None)
         self._patched = {
@@ -147,9 +151,9 @@ class ShadAdapter:
                 or base.gradient_checkpointing_disable
             )
             disable()
-        for hook in base.__dict__.get("_require_grads_hooks", []):
-            if hook not in self._hooks_before:  # added for the tune (gradient checkpointing)
-                hook.remove()
+        hooks = getattr(self._embeddings, "_forward_hooks", {})
+        for key in [k for k in hooks if k not in self._embedding_hooks]:
+            del hooks[key]  # added for the tune (input gradients for gradient checkpointing)
         for key in _INPUT_GRAD_HOOKS:
             if key in self._input_grad_hooks:
                 base.__dict__[key] = self._input_grad_hooks[key]
