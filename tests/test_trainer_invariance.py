@@ -21,12 +21,14 @@ HERE = Path(__file__).parent
 RTOL = 1e-5
 
 
-def assert_same_update(got: dict[str, torch.Tensor], want: dict[str, torch.Tensor]) -> None:
-    """Every parameter update agrees to RTOL relative to its norm (fp32 summation order differs)."""
+def assert_same_update(
+    got: dict[str, torch.Tensor], want: dict[str, torch.Tensor], rtol: float = RTOL
+) -> None:
+    """Every parameter update agrees to `rtol` relative to its norm (fp32 summation order differs)."""
     assert got.keys() == want.keys()
     for name in want:
         err = (got[name] - want[name]).norm() / want[name].norm().clamp(min=1e-12)
-        assert err.item() <= RTOL, f"{name}: relative error {err.item():.2e}"
+        assert err.item() <= rtol, f"{name}: relative error {err.item():.2e}"
         assert want[name].abs().max() > 0, f"{name} got no update"
 
 
@@ -203,4 +205,7 @@ def test_the_trainer_computes_the_spec_loss_for_every_option(scope, options):
     log = next(entry for entry in trainer.state.log_history if "loss" in entry)
     update = {n: p.detach() - before[n] for n, p in trainer.model.named_parameters() if n in before}
     assert log["loss"] == pytest.approx(ref_loss, rel=RTOL)
-    assert_same_update(update, {n: -g for n, g in ref_grads.items()})
+    # Two computations (full logits and cross-entropy here, chunked log-softmax in RFT): the
+    # updates are up to 1.6e-5 apart with transformers 5.16. (A trainer that ignores one of
+    # the options already fails the loss comparison above.)
+    assert_same_update(update, {n: -g for n, g in ref_grads.items()}, rtol=1e-4)
