@@ -75,6 +75,13 @@ def truncate(
 
 def require_response_mask(dataset: Dataset, *, sample_rows: int = 64) -> None:
     """Fail when no row masks any label: plain LM data has no response for SHAD/RFT to weigh."""
+    if "labels" not in dataset.column_names:
+        raise NoResponseTokensError(
+            f"The rows have no `labels` column (columns: {dataset.column_names}): RFT needs "
+            "tokenized rows whose `labels` mask the prompt with -100. Fix: let the trainer "
+            "tokenize the data (drop TRL's `skip_prepare_dataset` or Axolotl's "
+            "`skip_prepare_dataset`), or add a `labels` column to pre-tokenized rows."
+        )
     rows = dataset.select(range(min(sample_rows, len(dataset))))
     in_loss = sum(sum(label != IGNORE_INDEX for label in labels) for labels in rows["labels"])
     total = sum(len(labels) for labels in rows["labels"])

@@ -580,3 +580,16 @@ def test_data_with_almost_every_token_in_the_loss_warns(tmp_path, caplog):
         processing_class=tiny_rows.tokenizer(),
     )
     assert "is the prompt masked" not in caplog.text
+
+
+def test_rows_without_labels_are_refused_with_the_fix(tmp_path):
+    """Untokenized or label-less rows given with `skip_prepare_dataset` (TRL or Axolotl)."""
+    rows = [{"input_ids": [5, 6, 7, 8]}, {"input_ids": [5, 6, 9]}]
+    config = {**COMMON, "dataset_kwargs": {"skip_prepare_dataset": True}}
+    with pytest.raises(NoResponseTokensError, match=r"no `labels` column.*skip_prepare_dataset"):
+        RFTTrainer(
+            tiny_rows.model(),
+            RFTConfig(output_dir=str(tmp_path), **config),
+            train_dataset=Dataset.from_list(rows),
+            processing_class=tiny_rows.tokenizer(),
+        )
