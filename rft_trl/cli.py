@@ -14,7 +14,8 @@ COMMANDS = {
     "train": "Train with SHAD + RFT from a `trl sft`-style YAML config.",
     "shad": "Label a dataset's response tokens as boilerplate or reasoning (SHAD).",
     "inspect": "Show SHAD labels as coloured tokens (terminal or HTML).",
-    "check-config": "Check an Axolotl or TRL YAML for RFT keys that would be ignored.",
+    "check-config": "Check an Axolotl or TRL YAML for settings training would refuse or silently "
+    "ignore (exit 0 OK, 1 problems, 2 unreadable file).",
     "demo": "Run the whole pipeline on a bundled synthetic agent dataset and write a report.",
     "synth": "Write a tiny local model and synthetic agent data (for the example configs).",
 }

@@ -31,7 +31,8 @@ models, whose load-balancing loss is added as `SFTTrainer` adds it
 (`router_aux_loss_coef` x the model's aux loss).
 
 Refused when the trainer is built, with the fix, because the result would silently be another
-loss or wrong per-sample groups: `loss_type` other than `nll`, `label_smoothing_factor > 0`, a
+loss or wrong per-sample groups: `loss_type` other than `nll` (or `chunked_nll`, the same loss
+in chunks), `label_smoothing_factor > 0`, a
 `compute_loss_func`, `packing_strategy: wrapped` or `bfd_split` (both turn parts of samples
 into samples of their own), DeepSpeed ZeRO-3 (the LM head is still
 partitioned where RFT reads it) and context parallelism (`cp_size > 1`). Also refused:

@@ -126,7 +126,8 @@ OPTIONS: dict[str, Option] = {
             str,
             None,
             "Use token labels written earlier by `rft-trl shad` instead of running SHAD.",
-            "a path to a labels directory written by `rft-trl shad`",
+            "a path to a labels directory written by `rft-trl shad` or saved by a training run "
+            "(`<output_dir>/_shad_labels`)",
             lambda v: len(v) > 0,
             nullable=True,
         ),
@@ -135,8 +136,9 @@ OPTIONS: dict[str, Option] = {
             float,
             0.01,
             "Fraction of training samples shuffled and used for the shuffle-tune, in whole "
-            "optimizer steps (rounded up, or down to fit the set) so the labels do not depend on "
-            "the process count; a set smaller than one step is used whole.",
+            "optimizer steps of the global batch (rounded up, or down to fit the set), so the "
+            "labels depend on the global batch, not on how it is split across processes; a set "
+            "smaller than one step is used whole.",
             "a number in (0, 1]",
             lambda v: 0 < v <= 1,
         ),

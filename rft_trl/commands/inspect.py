@@ -15,7 +15,10 @@ from rft_trl.options import OPTIONS
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of `rft-trl inspect`."""
     parser.add_argument(
-        "labels", metavar="LABELS", help="A labels directory written by `rft-trl shad`."
+        "labels",
+        metavar="LABELS",
+        help="A labels directory: written by `rft-trl shad`, or `<output_dir>/_shad_labels` of a "
+        "training run.",
     )
     parser.add_argument(
         "--samples", type=int, default=3, metavar="N", help="How many samples to show (default 3)."
