@@ -51,4 +51,9 @@ if TYPE_CHECKING:
 def __getattr__(name: str):
     if name in _EXPORTS:
         return getattr(importlib.import_module(_EXPORTS[name]), name)
+    try:  # a submodule used as an attribute, e.g. `rft_trl.dist.shut_down()`
+        return importlib.import_module(f"{__name__}.{name}")
+    except ModuleNotFoundError as error:
+        if error.name != f"{__name__}.{name}":
+            raise
     raise AttributeError(f"module 'rft_trl' has no attribute {name!r}")

@@ -64,8 +64,7 @@ def truncate(
     if dropped:
         logger.warning(
             "Dropped %d of %d rows that have no response tokens%s: they carry no loss. "
-            "SFTTrainer keeps them, so the data order differs from an SFT run of the same seed. "
-            "Fix, if that matters: raise `max_length` or remove those rows.",
+            "Fix, if they should train: raise `max_length`, or shorten their prompts.",
             dropped,
             len(dataset),
             f" (left after truncation to max_length={max_length})" if max_length else "",
@@ -99,7 +98,9 @@ def require_response_mask(dataset: Dataset, *, sample_rows: int = 64) -> None:
             "RFT needs a prompt/response split, but every token of the training data is in the loss "
             "(plain `text` data, or chat data without an assistant mask). Fix: use a conversational "
             "`messages` dataset with `assistant_only_loss: true`, or a `prompt`/`completion` dataset "
-            "(completion-only loss is the default there), or set `rft: false` for plain SFT."
+            "(completion-only loss is the default there: do not set `completion_only_loss: false` "
+            "or a `formatting_func`, which turn it into plain text), or set `rft: false` for plain "
+            "SFT."
         )
 
 

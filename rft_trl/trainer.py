@@ -363,9 +363,14 @@ class RFTTrainer(RFTLossMixin, SFTTrainer):
                 model if isinstance(model, str) else getattr(model.config, "_name_or_path", "model")
             )
             args = RFTConfig(output_dir=f"{str(name).split('/')[-1]}-RFT")
+        elif not isinstance(args, SFTConfig):  # plain TrainingArguments, as SFTTrainer takes them
+            values = args.to_dict()
+            values["hub_token"] = args.hub_token  # to_dict hides it
+            args = RFTConfig(**values)
         options = args.rft_options() if isinstance(args, RFTConfig) else _default_options()
         validate_options(options)  # again: fields may have changed since the config was built
         if not options["rft"]:
+            self._tag_names = SFTTrainer._tag_names  # plain SFT: not tagged `rft`
             super().__init__(model, args, **kwargs)
             self._init_rft(options)
             return
@@ -390,6 +395,11 @@ class RFTTrainer(RFTLossMixin, SFTTrainer):
                 "(`padding_free=True`, or packing with `packing_strategy='bfd'`/'bfd_split'): "
                 "RFT wraps TRL's padding-free collator to carry `token_class`. Fix: drop "
                 "`data_collator`, or turn padding-free and packing off."
+            )
+        if (packing or args.eval_packing) and max_length is None:
+            raise ValueError(  # SFTTrainer's own check, which the blanked fields below would skip
+                "When packing is enabled, `max_length` can't be `None`. Fix: set `max_length` "
+                "(e.g. 1024), or turn `packing`/`eval_packing` off."
             )
         if args.padding_free and not packing and max_length is not None:
             raise ValueError(
@@ -431,7 +441,11 @@ class RFTTrainer(RFTLossMixin, SFTTrainer):
             padding_free=padding_free,
             pad_to_multiple_of=args.pad_to_multiple_of,
         )
-        self.data_collator = TokenClassCollator(base_collator, flattened=padding_free)
+        # A user's collator pads as the tokenizer says (DataCollatorForSeq2Seq); TRL's, right.
+        side = getattr(self._rft_tokenizer(), "padding_side", "right") if user_collator else "right"
+        self.data_collator = TokenClassCollator(
+            base_collator, flattened=padding_free, padding_side=side
+        )
 
         skip_prepare = bool((args.dataset_kwargs or {}).get("skip_prepare_dataset", False))
         self._rft_skip_prepare = skip_prepare
@@ -565,6 +579,29 @@ class RFTTrainer(RFTLossMixin, SFTTrainer):
         if self.rft_options["rft"]:
             self.ensure_labels()
         return super().train(*args, **kwargs)
+
+    def predict(self, test_dataset, ignore_keys=None, metric_key_prefix: str = "test"):
+        if self.rft_options["rft"]:
+            self.ensure_labels()
+            if TOKEN_CLASS not in test_dataset.column_names:
+                raise ValueError(
+                    "RFTTrainer.predict() needs rows with SHAD labels (`token_class`): pass "
+                    "`trainer.eval_dataset` (labelled when the trainer labels), or rows from "
+                    "`rft_trl.label_dataset`."
+                )
+        return super().predict(
+            test_dataset, ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix
+        )
+
+    def get_train_dataloader(self):
+        if self.rft_options["rft"]:
+            self.ensure_labels()
+        return super().get_train_dataloader()
+
+    def get_eval_dataloader(self, eval_dataset=None):
+        if self.rft_options["rft"]:
+            self.ensure_labels()
+        return super().get_eval_dataloader(eval_dataset)
 
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval"):
         if self.rft_options["rft"]:

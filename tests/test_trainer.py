@@ -593,3 +593,95 @@ def test_rows_without_labels_are_refused_with_the_fix(tmp_path):
             train_dataset=Dataset.from_list(rows),
             processing_class=tiny_rows.tokenizer(),
         )
+
+
+def test_packing_without_max_length_is_refused_when_the_trainer_is_built(tmp_path):
+    """SFTTrainer refuses it at construction; RFTTrainer failed inside TRL's packer after SHAD."""
+    config = {**COMMON, "packing": True, "max_length": None}
+    with pytest.raises(ValueError, match="max_length` can't be `None`"):
+        RFTTrainer(
+            tiny_rows.model(),
+            RFTConfig(output_dir=str(tmp_path), **config),
+            train_dataset=tiny_rows.dataset(4),
+            processing_class=tiny_rows.tokenizer(),
+        )
+
+
+def test_predict_and_dataloaders_work_before_train(tmp_path):
+    """As with SFTTrainer: predict() and the dataloaders before train() (SHAD labels first)."""
+    trainer = RFTTrainer(
+        tiny_rows.model(),
+        RFTConfig(
+            output_dir=str(tmp_path),
+            **COMMON,
+            per_device_eval_batch_size=2,
+            shad_min_steps=1,
+            shad_cache_dir=str(tmp_path / "cache"),
+        ),
+        train_dataset=tiny_rows.dataset(8).remove_columns("token_class"),
+        eval_dataset=tiny_rows.dataset(4, seed=1).remove_columns("token_class"),
+        processing_class=tiny_rows.tokenizer(),
+        peft_config=tiny_rows.lora(),
+    )
+    batch = next(iter(trainer.get_train_dataloader()))
+    assert batch["token_class"].shape == batch["labels"].shape
+    assert "token_class" in next(iter(trainer.get_eval_dataloader()))
+    output = trainer.predict(trainer.eval_dataset)
+    assert math.isfinite(output.metrics["test_loss"])
+    with pytest.raises(ValueError, match="needs rows with SHAD labels"):
+        trainer.predict(tiny_rows.dataset(2, seed=3).remove_columns("token_class"))
+
+
+def test_plain_training_arguments_are_taken_as_sft_trainer_takes_them(tmp_path):
+    from transformers import TrainingArguments
+
+    plain = {k: v for k, v in COMMON.items() if k != "max_length"}
+    trainer = RFTTrainer(
+        tiny_rows.model(),
+        TrainingArguments(output_dir=str(tmp_path), **plain),
+        train_dataset=tiny_rows.dataset(8),
+        processing_class=tiny_rows.tokenizer(),
+        peft_config=tiny_rows.lora(),
+    )
+    assert isinstance(trainer.args, RFTConfig) and trainer.args.rft  # RFT's defaults
+    trainer.train()
+    assert all("reasoning_weight" in e for e in trainer.state.log_history if "loss" in e)
+
+
+def test_a_user_collator_that_pads_on_the_left(tmp_path):
+    from transformers import DataCollatorForSeq2Seq
+
+    tokenizer = tiny_rows.tokenizer()
+    tokenizer.padding_side = "left"
+    trainer = RFTTrainer(
+        tiny_rows.model(),
+        RFTConfig(output_dir=str(tmp_path), **COMMON),
+        train_dataset=tiny_rows.dataset(8),
+        processing_class=tokenizer,
+        data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True),
+        peft_config=tiny_rows.lora(),
+    )
+    batch = next(iter(trainer.get_train_dataloader()))
+    assert bool((batch["input_ids"][:, 0] == tokenizer.pad_token_id).any())  # really left-padded
+    assert torch.equal(batch["token_class"] == -100, batch["labels"] == -100)
+    trainer.train()
+
+
+def test_rft_false_is_not_tagged_rft(tmp_path):
+    trainer = RFTTrainer(
+        tiny_rows.model(),
+        RFTConfig(output_dir=str(tmp_path), rft=False, **COMMON),
+        train_dataset=tiny_rows.dataset(4).remove_columns("token_class"),
+        processing_class=tiny_rows.tokenizer(),
+    )
+    assert "rft" not in trainer._tag_names and "sft" in trainer._tag_names
+
+
+def test_submodules_are_attributes_of_the_package():
+    import subprocess
+    import sys
+
+    code = "import rft_trl; print(rft_trl.dist.shut_down.__name__); rft_trl.no_such_thing"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.stdout.strip() == "shut_down"
+    assert "has no attribute 'no_such_thing'" in proc.stderr

@@ -185,7 +185,9 @@ class LabelsDir:
             f"The SHAD labels in {self.path} do not match this dataset: {problem}. Fix: re-run "
             "`rft-trl shad` with the same config as training (same data, model tokenizer and max_length; "
             "with Axolotl, reuse the labels of a run with the same dataset and sequence_len), "
-            "or unset `shad_labels_path` to label during training."
+            "or unset `shad_labels_path` to label during training. Labels made in Python must be "
+            "made on the rows the trainer prepares (it drops rows left without response tokens): "
+            "label `trainer.train_dataset`, or reuse a run's `<output_dir>/_shad_labels`."
         )
 
 
