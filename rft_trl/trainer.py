@@ -583,7 +583,7 @@ class RFTTrainer(RFTLossMixin, SFTTrainer):
     def predict(self, test_dataset, ignore_keys=None, metric_key_prefix: str = "test"):
         if self.rft_options["rft"]:
             self.ensure_labels()
-            if TOKEN_CLASS not in test_dataset.column_names:
+            if TOKEN_CLASS not in (getattr(test_dataset, "column_names", None) or ()):
                 raise ValueError(
                     "RFTTrainer.predict() needs rows with SHAD labels (`token_class`): pass "
                     "`trainer.eval_dataset` (labelled when the trainer labels), or rows from "

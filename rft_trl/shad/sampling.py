@@ -71,8 +71,9 @@ def sample_count(num_rows: int, ratio: float, min_steps: int, effective_batch: i
     """max(ceil(ratio x N), min_steps x B) rows, capped at N (FINDINGS: steps matter, not the ratio),
     in whole optimizer steps of B = `effective_batch` rows wherever N >= B.
 
-    Whole steps keep the labels independent of the process count: a last, partial step is filled
-    differently by one process and by several (accelerate repeats rows to even the batches).
+    Whole steps keep the labels independent of how the global batch B is split across
+    processes: a last, partial step is filled differently by one process and by several
+    (accelerate repeats rows to even the batches).
     """
     batch = max(1, effective_batch)
     wanted = max(math.ceil(ratio * num_rows), min_steps * batch)
