@@ -109,6 +109,14 @@ def test_rft_meant_but_not_switched_on_is_an_error(tmp_path, capsys, rft_args, e
         rft_args(**extra)  # what `axolotl train` validates the config with
 
 
+def test_a_validated_config_dumped_with_every_default_validates_again(rft_args):
+    """Axolotl dumps a validated config with each plugin field at its default: without `rft`,
+    that must not read as RFT keys set without the switch."""
+    dumped = rft_args().model_dump(exclude_none=True)
+    assert dumped and "rft" not in dumped
+    rft_args(**dumped)
+
+
 def test_trl_config_is_validated_too():
     data = {"model_name_or_path": "m", "dataset_name": "d", "rft": True, "rft_temperature": 0}
     result = check_mapping(data)

@@ -89,7 +89,13 @@ def check_rft_switch(data: Mapping[str, Any]) -> None:
             f"`rft` is not set but {typos} is: the switch is spelt `rft` (lower case). "
             f"Fix: rename {typos[0]!r} to `rft`."
         )
-    ours = sorted(k for k in data if k in OPTIONS and k != "rft" and data[k] is not None)
+    # Values other than the defaults: a config Axolotl validated and dumped (every plugin field
+    # filled with its default) must pass again.
+    ours = sorted(
+        k
+        for k in data
+        if k in OPTIONS and k != "rft" and data[k] is not None and data[k] != OPTIONS[k].default
+    )
     if ours:
         raise RFTConfigError(
             f"{ours} are set but `rft` is not, so they would do nothing and this config would "
