@@ -81,9 +81,9 @@ def require_response_mask(dataset: Dataset, *, sample_rows: int = 64) -> None:
             "tokenize the data (drop TRL's `skip_prepare_dataset` or Axolotl's "
             "`skip_prepare_dataset`), or add a `labels` column to pre-tokenized rows."
         )
-    rows = dataset.select(range(min(sample_rows, len(dataset))))
-    in_loss = sum(sum(label != IGNORE_INDEX for label in labels) for labels in rows["labels"])
-    total = sum(len(labels) for labels in rows["labels"])
+    rows = dataset.select(range(min(sample_rows, len(dataset))))["labels"]
+    in_loss = sum(sum(label != IGNORE_INDEX for label in labels) for labels in rows)
+    total = sum(len(labels) for labels in rows)
     if total and TRAINED_SHARE_WARNING < in_loss / total < 1:
         logger.warning(
             "%.0f%% of the first %d rows' tokens are in the loss: is the prompt masked? SHAD "
@@ -93,7 +93,7 @@ def require_response_mask(dataset: Dataset, *, sample_rows: int = 64) -> None:
             100 * in_loss / total,
             len(rows),
         )
-    if len(rows) and all(IGNORE_INDEX not in labels for labels in rows["labels"]):
+    if len(rows) and all(IGNORE_INDEX not in labels for labels in rows):
         raise NoResponseTokensError(
             "RFT needs a prompt/response split, but every token of the training data is in the loss "
             "(plain `text` data, or chat data without an assistant mask). Fix: use a conversational "

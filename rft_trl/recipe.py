@@ -151,30 +151,36 @@ def _refuse_leftovers(config_path: str, from_config: list[str], from_command_lin
 
 def load_datasets(recipe: Recipe):
     """The DatasetDict the config names (`dataset_name`, or a `datasets:` mixture)."""
+    return load_dataset_dict(recipe.script_args, recipe.dataset_args, recipe.config_path)
+
+
+def load_dataset_dict(script_args, dataset_args, config_path: str):
+    """The DatasetDict of `dataset_name` or a `datasets:` mixture; one loader for `rft-trl
+    train` and `rft-trl shad`, whose errors name the config and the cause."""
     from trl import get_dataset
 
-    if recipe.dataset_args.datasets:
+    if dataset_args.datasets:
         try:
-            return get_dataset(recipe.dataset_args)
+            return get_dataset(dataset_args)
         except Exception as error:  # any loader failure: name the config and the cause
             raise RecipeError(
-                f"Cannot load the `datasets:` mixture of {recipe.config_path}: "
+                f"Cannot load the `datasets:` mixture of {config_path}: "
                 f"{type(error).__name__}: {error}"
             ) from None
-    if not recipe.script_args.dataset_name:
+    if not script_args.dataset_name:
         raise RecipeError(
-            f"{recipe.config_path} names no dataset: set `dataset_name` (a local path works)."
+            f"{config_path} names no dataset: set `dataset_name` (a local path works)."
         )
-    from rft_trl.shad.data_files import load_local_or_hub  # the loader `rft-trl shad` uses
+    from rft_trl.shad.data_files import load_local_or_hub
 
-    name = recipe.script_args.dataset_name
+    name = script_args.dataset_name
     try:
-        return load_local_or_hub(name, recipe.script_args.dataset_config)
+        return load_local_or_hub(name, script_args.dataset_config)
     except Exception as error:  # a missing, malformed or empty file: name it and the cause
         cause = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
         if error.__cause__ is not None:  # datasets wraps the parser's error
             cause += f" ({type(error.__cause__).__name__}: {error.__cause__})"
-        raise RecipeError(f"Cannot load dataset {name!r} ({recipe.config_path}): {cause}") from None
+        raise RecipeError(f"Cannot load dataset {name!r} ({config_path}): {cause}") from None
 
 
 def train_and_eval(recipe: Recipe):

@@ -73,25 +73,14 @@ def parse_config(path: str, overrides: list[str] | None = None) -> tuple[Any, An
     return recipe.script_args, recipe.training_args, recipe.model_args, recipe.dataset_args
 
 
-def load_train_eval(script_args, training_args, dataset_args):
+def load_train_eval(script_args, training_args, dataset_args, config_path: str = "the config"):
     """The training split and, when the YAML evaluates, the test split."""
-    from trl import get_dataset
+    from rft_trl.recipe import RecipeError, load_dataset_dict
 
-    from rft_trl.shad.data_files import load_local_or_hub
-
-    try:
-        if dataset_args.datasets:
-            data = get_dataset(dataset_args)
-        elif script_args.dataset_name:
-            data = load_local_or_hub(script_args.dataset_name, script_args.dataset_config)
-        else:
-            raise ConfigError(
-                "The config names no dataset. Fix: set `dataset_name` (a local file or folder works)."
-            )
-    except ConfigError:
-        raise
-    except (OSError, ValueError) as error:
-        raise ConfigError(f"Cannot load dataset {script_args.dataset_name!r}: {error}") from None
+    try:  # the loader `rft-trl train` uses
+        data = load_dataset_dict(script_args, dataset_args, config_path)
+    except RecipeError as error:
+        raise ConfigError(str(error)) from None
     split = script_args.dataset_train_split
     if split not in data:
         raise ConfigError(
@@ -118,7 +107,7 @@ def _run(args: argparse.Namespace) -> int:
     output = Path(args.output or Path(training_args.output_dir) / LABELS_DIR_NAME)
     check_labels_target(output)  # before the model loads and SHAD runs, not after
     settings = dataclasses.replace(ShadSettings.from_options(training_args), labels_path=None)
-    train, evaluation = load_train_eval(script_args, training_args, dataset_args)
+    train, evaluation = load_train_eval(script_args, training_args, dataset_args, args.config)
 
     # The rows training will label: RFTTrainer prepares them (TRL tokenizes; unpacked, unshuffled,
     # truncated as it truncates) and packs only after attaching labels, which `train` would do.

@@ -560,11 +560,10 @@ def _from_labels(
     report.threshold = settings.threshold
     report.response_tokens = int(classes.size)
     report.boilerplate_tokens = int((classes == 0).sum())
-    fresh = _threshold_warnings(report.boilerplate_fraction, l_o, ld, settings.threshold)
-    report.warnings = [m for m in report.warnings if m not in stale] + fresh
-    for message in fresh:
-        if dist.is_main():
-            logger.warning(message)
+    report.warnings = [m for m in report.warnings if m not in stale]
+    warn = _Warnings(report)
+    for message in _threshold_warnings(report.boilerplate_fraction, l_o, ld, settings.threshold):
+        warn(message)
     for name, labelled_eval in evals.items():
         eval_classes = _response_values(labelled_eval)[2]
         report.eval[name] = SplitStats(
