@@ -4,10 +4,10 @@
     python benchmarks/shad_quality.py --base DIR --samples 800  # a real measurement with a competent base
 
 The base is pluggable (`--base DIR`, any causal LM folder with its tokenizer; default: the tiny
-random Llama of `rft_trl.synthetic`, which is NOT a competent base, see FINDINGS.md).
+random Llama of `rft_trl.synthetic`, which is NOT a competent base, see docs/demo.md).
 `--pretrain-steps N` first pretrains the base on same-world text in other forms (the user request
 followed by the call as `tool(arg=value)`, `params = {...}` or `Record -- arg: value`, never the
-agent template), the regime FINDINGS.md found best; `--save-base DIR` keeps the result.
+agent template), the regime the prototype study found best; `--save-base DIR` keeps the result.
 
 Reported on the response tokens every method can score (the prompt-swap probe leaves out the few
 tokens that re-truncation drops):
@@ -92,7 +92,7 @@ def load_base(args):
 
 
 def other_form_text(sample, rng) -> str:
-    """The sample's request, then its first call in a non-agent form (FINDINGS: the best base regime)."""
+    """The sample's request, then its first call in a non-agent form (the prototype's best base regime)."""
     request = next(m["content"] for m in sample.messages if m["role"] == "user")
     call = sample.calls[0]
     form = rng.integers(3)

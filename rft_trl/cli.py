@@ -18,6 +18,7 @@ COMMANDS = {
     "ignore (exit 0 OK, 1 problems, 2 unreadable file).",
     "demo": "Run the whole pipeline on a bundled synthetic agent dataset and write a report.",
     "synth": "Write a tiny local model and synthetic agent data (for the example configs).",
+    "examples": "Write the example configs (TRL, Axolotl, accelerate) to ./plugin_configs.",
 }
 
 

@@ -4,9 +4,10 @@
   belongs to, for padded, packed and padding-free batches alike.
 - `token_logprobs`: log p(target) per position from hidden states and the LM-head weight, in
   chunks, without materialising (batch, seq, vocab) logits.
-- `rft_loss`: the reasoning-highlighted loss (SPEC §2.2) as a *sum* over samples, so a caller
-  can divide by the global sample count of the optimizer step (exact under gradient
-  accumulation and data parallelism).
+- `rft_loss`: the reasoning-highlighted loss (Ye et al. 2025: per sample, softmax weights over
+  its boilerplate and reasoning mean losses) as a *sum* over samples, so a caller can divide
+  by the global sample count of the optimizer step (exact under gradient accumulation and data
+  parallelism).
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -229,6 +230,18 @@ def unknown_keys(values: Mapping[str, Any]) -> list[str]:
         key
         for key in values
         if (key.startswith(("rft_", "shad_")) or key == "rft") and key not in OPTIONS
+    )
+
+
+def unknown_keys_message(typos: list[str], source: str) -> str:
+    """The error for `typos` found in `source`: each with its likely intended key, then the fix."""
+    named = []
+    for key in typos:
+        close = difflib.get_close_matches(key, list(OPTIONS), n=1, cutoff=0.75)
+        named.append(f"{key} (did you mean {close[0]}?)" if close else key)
+    return (
+        f"Unknown RFT key(s) in {source}: {', '.join(named)}. The RFT keys are "
+        f"{', '.join(OPTIONS)}. Fix: correct the spelling or remove the key(s)."
     )
 
 

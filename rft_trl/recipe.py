@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from rft_trl.options import RFTConfigError, unknown_keys
+from rft_trl.options import RFTConfigError, unknown_keys, unknown_keys_message
 
 
 class RecipeError(ValueError):
@@ -65,10 +65,7 @@ def parse_recipe(config_path: str, overrides: list[str] | None = None) -> Recipe
         )
     typos = unknown_keys(raw)
     if typos:
-        raise RFTConfigError(
-            f"Unknown RFT key(s) in {config_path}: {', '.join(typos)}. See docs/configuration.md for the "
-            "valid `rft_*`/`shad_*` keys."
-        )
+        raise RFTConfigError(unknown_keys_message(typos, str(config_path)))
     parser = TrlParser((ScriptArguments, RFTConfig, ModelConfig, DatasetMixtureConfig))
     argv = ["--config", str(config_path), *(overrides or [])]
     try:

@@ -103,7 +103,8 @@ def parallelism_conflicts(*, zero_stage: int | None, context_parallel: bool) -> 
         found.append(
             "DeepSpeed ZeRO-3: the LM head is partitioned until its own forward, after the "
             "decoder output RFT reads; use ZeRO-2 (`plugin_configs/accelerate/deepspeed_zero2"
-            ".yaml`) or FSDP (`plugin_configs/accelerate/fsdp.yaml`)"
+            ".yaml`) or FSDP (`plugin_configs/accelerate/fsdp.yaml`; `rft-trl examples` writes "
+            "both)"
         )
     if context_parallel:
         found.append(
@@ -344,7 +345,7 @@ class RFTLossMixin:
 
 
 class RFTTrainer(RFTLossMixin, SFTTrainer):
-    """`SFTTrainer` with SHAD token labels and the RFT loss (SPEC §2).
+    """`SFTTrainer` with SHAD token labels and the RFT loss (Ye et al. 2025, arXiv 2412.14780).
 
     Takes the same arguments as `SFTTrainer`; `args` should be an `RFTConfig`. Datasets may
     already carry `token_class` (labels from `rft-trl shad`), or `shad_labels_path` may point at

@@ -3,8 +3,8 @@
 #
 #   scripts/make_venv.sh VENV PACKAGE_SPEC...      e.g. scripts/make_venv.sh .venv -e '.[dev,qlora]'
 #
-# torch==2.13.0 is the only spec that resolves to the local CPU wheel on these machines
-# (SPEC §5): it is pinned with `-c constraints-cpu.txt` for every install, so no dependency
+# torch==2.13.0 is the only spec that resolves to the local CPU wheel on these machines:
+# it is pinned with `-c constraints-cpu.txt` for every install, so no dependency
 # can pull a multi-GB CUDA build. Set PYTHON to choose the interpreter (default python3.11).
 set -euo pipefail
 

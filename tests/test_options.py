@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from rft_trl.docs_gen import configuration_markdown
-from rft_trl.options import OPTIONS, RFTConfigError, unknown_keys, validate_options
+from rft_trl.options import (
+    OPTIONS,
+    RFTConfigError,
+    unknown_keys,
+    unknown_keys_message,
+    validate_options,
+)
 
 pytestmark = pytest.mark.trl_compat
 
@@ -51,6 +57,14 @@ def test_unknown_rft_keys_are_reported():
     assert unknown_keys({"rft_temprature": 2, "rft": True, "learning_rate": 1e-4}) == [
         "rft_temprature"
     ]
+
+
+def test_unknown_key_message_names_the_likely_key_and_every_valid_one():
+    message = unknown_keys_message(["rft_temprature", "shad_xyz"], "cfg.yaml")
+    assert "cfg.yaml" in message
+    assert "rft_temprature (did you mean rft_temperature?)" in message
+    assert "shad_xyz." in message  # nothing close: no guess
+    assert all(key in message for key in OPTIONS)
 
 
 def test_rft_config_has_every_key_with_table_defaults(tmp_path):

@@ -118,7 +118,7 @@ def test_train_end_to_end_then_resume_hits_the_shad_cache(tiny_run, tmp_path, ca
 def test_unknown_rft_key_fails_before_training(tiny_run, tmp_path, capsys):
     config = write_config(tmp_path, tiny_run, rft_temprature=2.0)
     assert main(["train", "--config", str(config)]) == 2
-    assert "rft_temprature" in capsys.readouterr().err
+    assert "rft_temprature (did you mean rft_temperature?)" in capsys.readouterr().err
 
 
 def test_missing_labels_path_fails_before_training(tiny_run, tmp_path, capsys):

@@ -1,6 +1,7 @@
 """`rft-trl synth --out DIR`: write a tiny local model and synthetic agent data to try rft-trl with.
 
-The example configs in plugin_configs/ point at `.rft-tiny/`; nothing is downloaded.
+The example configs in plugin_configs/ (`rft-trl examples` writes them) point at `.rft-tiny/`;
+nothing is downloaded.
 """
 
 from __future__ import annotations

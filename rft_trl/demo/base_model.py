@@ -1,9 +1,9 @@
 """A competent tiny base model, built hub-free: tokenizer, same-world pretraining, and a disk cache.
 
 SHAD needs a base that already reads its input but does not know the agent response template
-(SPEC §2.1, FINDINGS.md). A random tiny Llama labels almost everything boilerplate, so the demo
-pretrains one on `rft_trl.synthetic.pretrain_text` first. The result is cached under the
-recipe's hash; a changed recipe builds a new base, a corrupt cache entry is rebuilt.
+(the method's premise; docs/demo.md). A random tiny Llama labels almost everything boilerplate,
+so the demo pretrains one on `rft_trl.synthetic.pretrain_text` first. The result is cached under
+the recipe's hash; a changed recipe builds a new base, a corrupt cache entry is rebuilt.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""SHAD: label every response token as boilerplate (0) or reasoning (1) by shuffle-tuning (SPEC §2.1)."""
+"""SHAD: label every response token as boilerplate (0) or reasoning (1) by shuffle-tuning (Ye et al. 2025)."""
 
 from rft_trl.modeling import UnsupportedModelError
 from rft_trl.shad.api import ShadResult, label_dataset

@@ -133,7 +133,7 @@ def label_dataset(
     keeps every other column. The model is returned to its exact prior state (weights, adapters,
     `requires_grad` flags, mode, device); the RNG states are restored. The shuffle-tune's LoRA
     copies `peft_config`, else the model's own active LoRA adapter, else r=16/alpha=32 on every
-    linear layer. See SPEC §2.1.
+    linear layer.
     """
     settings = settings or ShadSettings()
     report = ShadReport(threshold=settings.threshold, world_size=dist.world_size())

@@ -68,7 +68,7 @@ def segments(labels: Sequence[int]) -> list[tuple[int, int]]:
 
 
 def sample_count(num_rows: int, ratio: float, min_steps: int, effective_batch: int) -> int:
-    """max(ceil(ratio x N), min_steps x B) rows, capped at N (FINDINGS: steps matter, not the ratio),
+    """max(ceil(ratio x N), min_steps x B) rows, capped at N (on small models the steps matter, not the ratio),
     in whole optimizer steps of B = `effective_batch` rows wherever N >= B.
 
     Whole steps keep the labels independent of how the global batch B is split across

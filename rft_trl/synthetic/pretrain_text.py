@@ -1,7 +1,7 @@
 """Same-world pretraining text: requests paired with their calls, results and summaries in non-agent forms.
 
 A tiny base model pretrained on this text behaves like a real pretrained LLM meeting a new agent
-format (FINDINGS.md: the regime where SHAD works best): it has learned the input -> value
+format (the regime where SHAD works best in the prototype study, docs/benchmarks.md): it has learned the input -> value
 dependencies of the world (which tool a request needs, which values it carries, what a result
 says) from function-call syntax, JSON dicts and key-value records, but it has never seen the
 agent response templates (Thought/Action/Action Input, the JSON call list of the json family)

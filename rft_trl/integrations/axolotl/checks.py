@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from rft_trl.options import OPTIONS, RFTConfigError, unknown_keys
+from rft_trl.options import OPTIONS, RFTConfigError, unknown_keys, unknown_keys_message
 
 PLUGIN_PATH = "rft_trl.integrations.axolotl.RFTPlugin"
 ENTRY_POINT_NAME = "rft"
@@ -68,10 +68,7 @@ def check_unknown_keys(data: Mapping[str, Any]) -> None:
     """Raise on `rft*`/`shad_*` keys the option table does not define (typos)."""
     typos = unknown_keys(data)
     if typos:
-        raise RFTConfigError(
-            f"Unknown RFT key(s) {typos}: the RFT keys are {', '.join(OPTIONS)}. "
-            "Fix: correct the spelling or remove the key(s)."
-        )
+        raise RFTConfigError(unknown_keys_message(typos, "the config"))
 
 
 # Misspellings of the switch itself (case or letter order): `rtf: true` would train plain SFT.
