@@ -116,11 +116,35 @@ def check_paths(recipe: Recipe) -> None:
         )
     for key in ("output_dir", "shad_cache_dir"):
         value = getattr(training_args, key, None)
-        if value and Path(value).expanduser().is_file():
+        problem = value and _unwritable_folder(Path(value).expanduser())
+        if problem:
             raise RecipeError(
-                f"`{key}: {value}` ({config_path}) is a file, not a folder. Fix: point `{key}` at "
-                "a folder (it is created when missing)."
+                f"`{key}: {value}` ({config_path}) cannot be used: {problem}. Fix: point `{key}` "
+                "at a writable folder (it is created when missing)."
             )
+    uses_default_cache = not getattr(training_args, "shad_cache_dir", None)
+    if uses_default_cache and getattr(training_args, "rft", False):
+        from rft_trl.cache_root import default_cache_dir
+
+        cache = default_cache_dir()
+        problem = _unwritable_folder(cache)
+        if problem:
+            raise RecipeError(
+                f"SHAD's default cache folder {cache} cannot be used: {problem}. Fix: set "
+                "`shad_cache_dir` (or RFT_TRL_CACHE) to a writable folder."
+            )
+
+
+def _unwritable_folder(path: Path) -> str | None:
+    """Why a folder that is created when missing cannot be written there, or None."""
+    existing = path
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{existing} is not writable"
+    return None
 
 
 def _refuse_leftovers(config_path: str, from_config: list[str], from_command_line: list[str]):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import shutil
 
 import numpy as np
 import pytest
@@ -13,8 +14,14 @@ from datasets import Dataset
 from peft import LoraConfig, get_peft_model
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from rft_trl.shad.cache import CacheEntry, atomic_write, model_identity, weights_fingerprint
-from rft_trl.shad.errors import ShadDataError
+from rft_trl.shad.cache import (
+    CacheEntry,
+    atomic_write,
+    model_identity,
+    runtime_identity,
+    weights_fingerprint,
+)
+from rft_trl.shad.errors import ShadCacheError, ShadDataError
 from rft_trl.shad.table import TokenTable
 
 
@@ -145,3 +152,135 @@ def test_the_lock_is_released_when_the_labelling_fails(tmp_path):
         fcntl.flock(
             handle, fcntl.LOCK_EX | fcntl.LOCK_NB
         )  # free again: raises BlockingIOError if not
+
+
+def test_weights_fingerprint_sees_one_changed_element_anywhere():
+    """Every byte is hashed: one entry of a large embedding (a merged adapter's new token rows)
+    changes the key. A hash of strided samples missed exactly this (odd flat index, 9,600
+    elements: every second one sampled)."""
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=600,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        tie_word_embeddings=True,
+    )
+    model = LlamaForCausalLM(config)
+    before = weights_fingerprint(model)
+    weight = model.model.embed_tokens.weight
+    original = weight[0, 1].item()
+    with torch.no_grad():
+        weight[0, 1] = original + 1.0
+    assert weights_fingerprint(model) != before
+    with torch.no_grad():
+        weight[0, 1] = original
+    assert weights_fingerprint(model) == before
+
+
+def test_runtime_identity_names_the_device():
+    assert runtime_identity(tiny_llama())["device"] == "cpu"
+
+
+def _two_entries(tmp_path):
+    warnings: list[str] = []
+    first = CacheEntry(tmp_path, {"k": 1}, warnings.append)
+    other = CacheEntry(tmp_path, {"k": 2}, warnings.append)
+    for entry in (first, other):
+        entry.prepare()
+    return first, other, warnings
+
+
+def test_a_shard_copied_from_another_entry_is_refused(tmp_path):
+    """Same plan and rows (another seed, or data edited without changing lengths), other scores."""
+    first, other, warnings = _two_entries(tmp_path)
+    values = {"l_o": [np.array([0, 1.5], np.float32)]}
+    other.shards("train").save(0, "plan", [3], {"l_o": [np.array([0, 9.0], np.float32)]})
+    first_store = first.shards("train")
+    first_store.directory.mkdir(parents=True)
+    for suffix in (".parquet", ".json"):
+        name = f"shard-000000{suffix}"
+        shutil.copy(other.shards("train").directory / name, first_store.directory / name)
+    assert first_store.load(0, "plan", [3], [2], ("l_o",)) is None
+    assert "another cache entry" in warnings[-1]
+    first_store.save(0, "plan", [3], values)
+    assert first_store.load(0, "plan", [3], [2], ("l_o",))["l_o"][0].tolist() == [0, 1.5]
+
+
+def test_an_adapter_copied_from_another_entry_or_without_its_sidecar_is_refused(tmp_path):
+    first, other, warnings = _two_entries(tmp_path)
+    other.save_adapter({"w": torch.zeros(2)}, {"steps": 1})
+    for name in ("adapter.safetensors", "adapter.json"):
+        shutil.copy(other.path / name, first.path / name)
+    assert first.load_adapter() is None and "another cache entry" in warnings[-1]
+    first.save_adapter({"w": torch.ones(2)}, {"steps": 1})
+    (first.path / "adapter.json").unlink()
+    assert first.load_adapter() is None and "missing" in warnings[-1]
+    assert not first.adapter_path.exists()
+
+
+def test_a_run_killed_mid_write_leaves_nothing_that_is_used_or_kept(tmp_path):
+    """SIGKILL between a shard's parquet file and its sidecar, or inside `atomic_write`: the next
+    run (which holds the entry's lock) drops both quietly instead of calling them corrupt."""
+    warnings: list[str] = []
+    entry = CacheEntry(tmp_path, {"k": 1}, warnings.append)
+    entry.prepare()
+    store = entry.shards("train")
+    store.save(0, "plan", [3], {"l_o": [np.array([0, 1.5], np.float32)]})
+    (store.directory / "shard-000000.json").unlink()  # the sidecar was never written
+    leftover = store.directory / ".shard-000001.parquet.abc123.tmp"
+    leftover.write_bytes(b"half")
+    entry.prepare()
+    assert not leftover.exists()
+    assert store.load(0, "plan", [3], [2], ("l_o",)) is None
+    assert warnings == [] and not (store.directory / "shard-000000.parquet").exists()
+
+
+def test_an_unwritable_cache_dir_is_named_with_the_fix(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    entry = CacheEntry(blocker / "cache", {"k": 1}, lambda message: None)
+    with pytest.raises(ShadCacheError, match="shad_cache_dir") as error, entry.exclusive():
+        entry.prepare()
+    assert str(blocker / "cache") in str(error.value)
+
+
+def _save_repeatedly(target: str, barrier, rounds: int) -> None:
+    from rft_trl.shad.labels_io import save_labels
+
+    data = Dataset.from_dict(
+        {
+            "input_ids": [[5, 6, 7]],
+            "labels": [[-100, 6, 7]],
+            "token_class": [[-100, 1, 0]],
+            "shad_l_o": [[0.0, 1.0, 1.0]],
+            "shad_l_s": [[0.0, 2.0, 0.5]],
+        }
+    )
+    for _ in range(rounds):
+        barrier.wait(timeout=30)  # a partner that failed breaks it instead of hanging
+        save_labels(data, target, metadata={"threshold": 0.0})
+
+
+def test_two_runs_saving_the_same_labels_dir_at_once_both_succeed(tmp_path):
+    """Two runs sharing an output_dir save `_shad_labels` at the same moment: a rename that loses
+    the race is retried (it raised `Directory not empty` or `FileNotFoundError` in about 1 save
+    in 5), and a complete labels directory is left in place."""
+    import multiprocessing
+
+    from rft_trl.shad.labels_io import LabelsDir
+
+    context = multiprocessing.get_context("fork")
+    barrier = context.Barrier(2)
+    target = str(tmp_path / "_shad_labels")
+    workers = [
+        context.Process(target=_save_repeatedly, args=(target, barrier, 60)) for _ in range(2)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    assert [worker.exitcode for worker in workers] == [0, 0]
+    LabelsDir(target)  # complete and valid
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["_shad_labels"]  # no staging left

@@ -145,6 +145,7 @@ def test_missing_labels_path_fails_before_training(tiny_run, tmp_path, capsys):
         ({"datasets": [{"path": "x.jsonl", "ds_type": "json"}]}, [], "ds_type"),
         ({"output_dir": "__FILE__"}, [], "is a file, not a folder"),
         ({"shad_cache_dir": "__FILE__"}, [], "is a file, not a folder"),
+        ({"shad_cache_dir": "__FILE__/sub"}, [], "is a file, not a folder"),
         ({"dataset_name": "__BAD_JSONL__"}, [], "JSON parse error"),
         ({"dataset_name": "__EMPTY_JSONL__"}, [], "is empty"),
     ],
@@ -155,10 +156,14 @@ def test_bad_config_fails_cleanly_before_training(
     files = {"__FILE__": "not a folder", "__BAD_JSONL__": '{"messages": [\n', "__EMPTY_JSONL__": ""}
     for name, text in files.items():
         (tmp_path / f"{name}.jsonl").write_text(text)
-    overrides = {
-        k: str(tmp_path / f"{v}.jsonl") if isinstance(v, str) and v in files else v
-        for k, v in overrides.items()
-    }
+    for key, value in overrides.items():
+        if isinstance(value, str) and value.split("/")[0] in files:
+            name, _, under = value.partition("/")
+            overrides[key] = (
+                str(tmp_path / f"{name}.jsonl" / under)
+                if under
+                else str(tmp_path / f"{name}.jsonl")
+            )
     config = write_config(tmp_path, tiny_run, **overrides)
     assert main(["train", "--config", str(config), *argv]) == 2
     err = capsys.readouterr().err

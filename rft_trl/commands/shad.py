@@ -48,9 +48,16 @@ def run(args: argparse.Namespace) -> int:
     # Imported here, not at module level: `rft-trl --help` would pay for torch and transformers.
     from rft_trl import dist
     from rft_trl.modeling import UnsupportedModelError
-    from rft_trl.shad.errors import ShadDataError, ShadLabelsError
+    from rft_trl.shad.errors import ShadCacheError, ShadDataError, ShadLabelsError
 
-    expected = (ConfigError, RFTConfigError, ShadDataError, ShadLabelsError, UnsupportedModelError)
+    expected = (
+        ConfigError,
+        RFTConfigError,
+        ShadCacheError,
+        ShadDataError,
+        ShadLabelsError,
+        UnsupportedModelError,
+    )
     try:
         status = _run(args)
     except expected as error:

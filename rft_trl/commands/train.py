@@ -39,10 +39,11 @@ def run(args: argparse.Namespace) -> int:
     from rft_trl.collator import TokenClassAlignmentError
     from rft_trl.dataset_ops import NoResponseTokensError
     from rft_trl.modeling import UnsupportedModelError
-    from rft_trl.shad import ShadDataError, ShadLabelsError
+    from rft_trl.shad import ShadCacheError, ShadDataError, ShadLabelsError
 
     refused = (
         RFTConfigError,
+        ShadCacheError,
         ShadDataError,
         ShadLabelsError,
         UnsupportedModelError,

@@ -3,18 +3,20 @@
 Layout of one entry, `<cache_dir>/shad/<key>/`:
 
 - `key.json`: the key material (model, tokenizer, data, settings) the entry was made for.
-- `adapter.safetensors` + `adapter.json`: the tuned SHAD adapter and its sha256, written right
-  after tuning so an interrupted run never tunes twice.
+- `adapter.safetensors` + `adapter.json`: the tuned SHAD adapter and its sidecar (the entry's
+  key and the file's sha256), written right after tuning so an interrupted run never tunes twice.
 - `scores/<split>/shard-NNNNNN.parquet` + `.json`: per-token losses of one shard of rows and a
-  sidecar with the shard's row ids, the scoring plan's hash and the parquet file's sha256.
+  sidecar with the entry's key, the shard's row ids, the scoring plan's hash and the parquet
+  file's sha256 (a file copied in from another entry is refused).
 - `complete.json`: written last; the entry then holds every shard of every split.
 
 Beside the entry, `<cache_dir>/shad/<key>.lock` is held (an OS file lock, released even when the
 process dies) by the run computing the entry, so a second independent run with the same key waits
 and then reuses the finished entry instead of writing into it at the same time.
 
-Every file is written to a temporary name and renamed into place. A file whose sha256, plan or
-rows do not match is reported, deleted and recomputed, never used.
+Every file is written to a temporary name and renamed into place; temporary files a killed run
+left behind are removed when the next run opens the entry. A file whose key, sha256, plan or rows
+do not match is reported, deleted and recomputed, never used.
 """
 
 from __future__ import annotations
@@ -37,8 +39,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
+import xxhash
 
 from rft_trl import dist
+from rft_trl.shad.errors import ShadCacheError
 
 try:  # POSIX; elsewhere independent runs must not share one cache entry at the same time
     import fcntl
@@ -51,10 +55,10 @@ LOCK_POLL_SECONDS = 1.0
 # flock on a filesystem without locks (Lustre without -o flock, NFS without lockd, ...)
 _NO_LOCKS = {errno.ENOSYS, errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP}
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: sidecars name their entry; weights hashed in full
 # Bumped whenever a change of the algorithm changes the scores, so old entries are not reused.
 ALGORITHM_VERSION = 2  # 2: the shuffle-tune subset is whole optimizer steps
-_SAMPLES_PER_TENSOR = 4096
+_HASH_CHUNK_BYTES = 1 << 28  # weights are copied to the host for hashing this much at a time
 
 
 def sha256_file(path: Path) -> str:
@@ -116,14 +120,16 @@ def _normalise_param_name(name: str) -> str | None:
 
 
 def weights_fingerprint(model) -> str:
-    """A cheap content hash of the base weights: shape, dtype and strided samples of every tensor.
+    """A hash of every byte of the base weights, with each tensor's name, dtype and shape.
 
-    Adapter weights are skipped (SHAD scores with every adapter disabled), so the run's freshly
-    initialised LoRA does not change the key, but a different checkpoint under the same name does.
+    Every byte, because a checkpoint can differ from another in a few rows (a merged adapter's
+    new token embeddings); xxh3-128 hashes tens of GB/s on one core, so an 8B model costs about
+    a second plus the copy to the host. Adapter weights are skipped (SHAD scores with every
+    adapter disabled), so the run's freshly initialised LoRA does not change the key.
     """
     from rft_trl.modeling import unwrap
 
-    digest = hashlib.sha256(b"rft-trl-weights-v1")
+    digest = xxhash.xxh3_128(b"rft-trl-weights-v2")
     named = []
     for name, param in unwrap(model).named_parameters():
         key = _normalise_param_name(name)
@@ -134,11 +140,12 @@ def weights_fingerprint(model) -> str:
         if data.device.type == "meta":
             digest.update(f"{key}:meta:{tuple(data.shape)}".encode())
             continue
-        flat = data.reshape(-1)
-        stride = max(1, flat.numel() // _SAMPLES_PER_TENSOR)
-        sample = flat[::stride][:_SAMPLES_PER_TENSOR].contiguous().cpu()
         digest.update(f"{key}:{data.dtype}:{tuple(data.shape)}".encode())
-        digest.update(sample.view(torch.uint8).numpy().tobytes())
+        flat = data.reshape(-1)
+        step = max(1, _HASH_CHUNK_BYTES // max(1, flat.element_size()))
+        for start in range(0, flat.numel(), step):
+            piece = flat[start : start + step].contiguous().cpu()
+            digest.update(piece.view(torch.uint8).numpy())
     return digest.hexdigest()
 
 
@@ -166,8 +173,9 @@ def model_identity(model, model_id: str | None) -> dict[str, Any]:
 
 
 def runtime_identity(model) -> dict[str, Any]:
-    """The attention kernel and library versions: each changes the scores' last digits, which
-    can move a token across the threshold, so a change re-scores instead of mixing entries."""
+    """The device type, attention kernel and library versions: each changes the scores' last
+    digits, which can move a token across the threshold, so a change re-scores instead of mixing
+    entries (a run resumed on a GPU must not reuse shards scored on the CPU)."""
     from importlib.metadata import PackageNotFoundError, version
 
     from rft_trl.modeling import unwrap
@@ -179,7 +187,12 @@ def runtime_identity(model) -> dict[str, Any]:
             versions[package] = version(package)
         except PackageNotFoundError:
             versions[package] = None
-    return {"attn_implementation": getattr(config, "_attn_implementation", None), **versions}
+    device = next(iter(unwrap(model).parameters()), torch.empty(0)).device.type
+    return {
+        "device": device,
+        "attn_implementation": getattr(config, "_attn_implementation", None),
+        **versions,
+    }
 
 
 def tokenizer_identity(tokenizer) -> dict[str, Any] | None:
@@ -234,8 +247,9 @@ class CacheEntry:
         """
         handle = None
         if dist.is_main() and fcntl is not None:
-            self.lock_path.parent.mkdir(parents=True, exist_ok=True)
-            handle = open(self.lock_path, "a+")  # noqa: SIM115 - closed in the finally below
+            with self.writable():
+                self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+                handle = open(self.lock_path, "a+")  # noqa: SIM115 - closed in the finally below
         try:
             warned = False
             while True:
@@ -286,12 +300,34 @@ class CacheEntry:
             )
             return None
 
+    @contextlib.contextmanager
+    def writable(self) -> Iterator[None]:
+        """Turn an OS error writing the cache (read-only, not a folder, disk full) into one that
+        names `shad_cache_dir` and the fix."""
+        try:
+            yield
+        except OSError as error:
+            root = self.path.parent.parent
+            raise ShadCacheError(
+                f"The SHAD cache at {root} cannot be written ({error}). Fix: set `shad_cache_dir` "
+                "(or RFT_TRL_CACHE) to a writable folder with free space, or label ahead of time "
+                "with `rft-trl shad` and train with `shad_labels_path`."
+            ) from error
+
     def prepare(self) -> None:
-        """Create the entry, or wipe it if its `key.json` does not match this key (never reuse a mismatch)."""
+        """Create the entry, or wipe it if its `key.json` does not match this key (never reuse a
+        mismatch); remove temporary files a killed run left (this run holds the entry's lock)."""
+        with self.writable():
+            self._prepare()
+
+    def _prepare(self) -> None:
         key_file = self.path / "key.json"
         if self.path.exists():
             stored = read_json(key_file)
             if stored is not None and stored == json.loads(json.dumps(self.material, default=str)):
+                for leftover in self.path.rglob(".*.tmp"):  # from `atomic_write`, killed
+                    with contextlib.suppress(FileNotFoundError):
+                        leftover.unlink()
                 return
             self.warn(
                 f"SHAD cache entry {self.path} does not match this run (its key.json is "
@@ -309,7 +345,8 @@ class CacheEntry:
 
     def mark_complete(self, record: dict[str, Any]) -> None:
         """Write the completion record (last)."""
-        atomic_write_json(self.path / "complete.json", record)
+        with self.writable():
+            atomic_write_json(self.path / "complete.json", record)
 
     def clear_complete(self) -> None:
         """Forget completion (a shard turned out bad)."""
@@ -326,17 +363,23 @@ class CacheEntry:
         """Save the tuned adapter (safetensors) and its sidecar with the file's sha256."""
         from safetensors.torch import save_file
 
-        atomic_write(self.adapter_path, lambda tmp: save_file(tensors, str(tmp)))
-        atomic_write_json(
-            self.path / "adapter.json", {**info, "sha256": sha256_file(self.adapter_path)}
-        )
+        with self.writable():
+            atomic_write(self.adapter_path, lambda tmp: save_file(tensors, str(tmp)))
+            atomic_write_json(
+                self.path / "adapter.json",
+                {**info, "entry": self.key, "sha256": sha256_file(self.adapter_path)},
+            )
 
     def load_adapter(self) -> tuple[dict[str, Any], dict[str, Any]] | None:
         """(tensors, info) of a valid saved adapter, else None (a corrupt file is reported and removed)."""
         info = read_json(self.path / "adapter.json")
-        if info is None or not self.adapter_path.exists():
+        if not self.adapter_path.exists():
             return None
         try:
+            if info is None:
+                raise ValueError("its adapter.json is missing or unreadable")
+            if info.get("entry") != self.key:
+                raise ValueError("its adapter.json belongs to another cache entry")
             if sha256_file(self.adapter_path) != info.get("sha256"):
                 raise ValueError("sha256 mismatch")
             from safetensors.torch import load_file
@@ -364,15 +407,23 @@ class CacheEntry:
 
     def shards(self, split: str) -> ShardStore:
         """The shard store of one split (`train`, `probe`, `eval-<name>`)."""
-        return ShardStore(self.path / "scores" / split, self.warn)
+        return ShardStore(self.path / "scores" / split, self.key, self.warn, self.writable)
 
 
 class ShardStore:
     """Per-token loss columns of shards of rows, one parquet file (+ JSON sidecar) per shard."""
 
-    def __init__(self, directory: Path, warn: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        entry: str,
+        warn: Callable[[str], None],
+        writable: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+    ) -> None:
         self.directory = directory
+        self.entry = entry
         self.warn = warn
+        self.writable = writable
 
     def _paths(self, shard: int) -> tuple[Path, Path]:
         stem = self.directory / f"shard-{shard:06d}"
@@ -390,8 +441,11 @@ class ShardStore:
             flat = np.concatenate(values).astype(np.float32) if values else np.zeros(0, np.float32)
             arrays[name] = pa.ListArray.from_arrays(offsets, pa.array(flat, type=pa.float32()))
         table = pa.table(arrays)
-        atomic_write(data, lambda tmp: pq.write_table(table, tmp))
-        atomic_write_json(meta, {"plan": plan, "rows": rows, "sha256": sha256_file(data)})
+        with self.writable():
+            atomic_write(data, lambda tmp: pq.write_table(table, tmp))
+            atomic_write_json(
+                meta, {"entry": self.entry, "plan": plan, "rows": rows, "sha256": sha256_file(data)}
+            )
 
     def load(
         self, shard: int, plan: str, rows: list[int], lengths: list[int], names: tuple[str, ...]
@@ -401,12 +455,16 @@ class ShardStore:
         A present but bad shard (garbled, truncated, from another plan) is reported and deleted.
         """
         data, meta = self._paths(shard)
-        if not data.exists() and not meta.exists():
+        if not meta.exists():  # never written, or killed between the parquet file and its sidecar
+            with contextlib.suppress(FileNotFoundError):
+                data.unlink()
             return None
         try:
             info = read_json(meta)
             if info is None:
-                raise ValueError("missing or unreadable sidecar")
+                raise ValueError("unreadable sidecar")
+            if info.get("entry") != self.entry:
+                raise ValueError("its sidecar belongs to another cache entry")
             if info.get("plan") != plan or info.get("rows") != rows:
                 raise ValueError("made for a different scoring plan")
             if sha256_file(data) != info.get("sha256"):

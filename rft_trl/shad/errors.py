@@ -9,3 +9,7 @@ class ShadDataError(ValueError):
 
 class ShadLabelsError(ValueError):
     """Labels given with `shad_labels_path` are missing, unreadable, or do not match the dataset."""
+
+
+class ShadCacheError(RuntimeError):
+    """The SHAD cache directory cannot be written (read-only, not a folder, disk full)."""

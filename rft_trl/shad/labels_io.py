@@ -15,6 +15,7 @@ token fingerprint, never by file name.
 
 from __future__ import annotations
 
+import errno
 import json
 import shutil
 import tempfile
@@ -96,18 +97,47 @@ def save_labels(
         (staging / "metadata.json").write_text(
             json.dumps(meta, indent=1, sort_keys=True, default=str)
         )
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
-            old.rmdir()
-            target.rename(old)
-            staging.rename(target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            staging.rename(target)
+        _swap_into_place(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return target
+
+
+_SWAP_TRIES = 20
+
+
+def _swap_into_place(staging: Path, target: Path) -> None:
+    """Rename `staging` to `target`, replacing the labels there.
+
+    Another run may save the same target at the same moment (two runs sharing an output_dir): a
+    rename that loses that race (the target vanished, or appeared) is retried, so one complete
+    labels directory always ends up in place and neither run fails.
+    """
+    replaced = []
+    try:
+        for _ in range(_SWAP_TRIES):
+            try:
+                if target.exists():
+                    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+                    old.rmdir()
+                    target.rename(old)
+                    replaced.append(old)
+                staging.rename(target)
+                return
+            except FileNotFoundError:
+                continue  # another run moved the target away first
+            except OSError as error:
+                if error.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise
+                # another run put its labels in place first: replace them on the next try
+        raise ShadLabelsError(
+            f"Other runs kept replacing {target} while these labels were being saved. Fix: give "
+            "each concurrent run its own output directory."
+        )
+    finally:
+        for old in replaced:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 class LabelsDir:
