@@ -37,3 +37,15 @@ def test_perf_quick_runs_every_part(tmp_path):
     for result in report["shad"]:
         assert "error" not in result["summary"], result["summary"]
     assert report["vocab_summary"] and all("error" not in r for r in report["vocab_summary"])
+
+
+def test_weights_hash_quick_prints_a_row_per_dtype():
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "weights_hash.py"), "--quick", "--repeats", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("| tiny |")]
+    assert [row.split("|")[3].strip() for row in rows] == ["float32", "bfloat16"]
