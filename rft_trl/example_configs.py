@@ -3,8 +3,11 @@ template): where they are, and copying them out for a user who installed rft-trl
 
 from __future__ import annotations
 
+import contextlib
 import filecmp
+import os
 import shutil
+import tempfile
 from pathlib import Path
 
 SUFFIXES = (".yaml", ".jinja")
@@ -36,33 +39,58 @@ def example_config_files() -> list[Path]:
     )
 
 
+class ExampleTargetError(ValueError):
+    """The output folder cannot take the example files (a file where a folder goes, a changed file)."""
+
+
 def copy_example_configs(out: Path, *, overwrite: bool = False) -> tuple[list[Path], list[Path]]:
     """Copy every example file into `out` (same sub-folders); return (written, already identical).
 
-    A file in `out` that differs from the bundled one is never replaced unless `overwrite`: then
-    nothing at all is written, and `FileExistsError` names every such file.
+    Every target is checked before anything is written: a file or link where a folder must go, or
+    a folder where a file goes, is an error; a file (or link) that differs from the bundled one is
+    replaced only with `overwrite`. Otherwise `ExampleTargetError` names them all and nothing is
+    written. Files are written to a temporary name and renamed, which replaces a link itself,
+    never the file it points at.
     """
     root = example_configs_dir()
     files = example_config_files()
-    differing = [
-        rel
-        for rel in files
-        if (out / rel).exists()
-        and not ((out / rel).is_file() and filecmp.cmp(root / rel, out / rel, shallow=False))
-    ]
+    blocked, folders, differing, unchanged = [], [], [], []
+    for rel in files:
+        target = out / rel
+        parents = [p for p in reversed(target.parents) if p == out or out in p.parents]
+        bad = next((p for p in parents if p.is_symlink() or (p.exists() and not p.is_dir())), None)
+        if bad is not None:
+            blocked.append(bad)
+        elif target.is_dir() and not target.is_symlink():
+            folders.append(target)
+        elif target.is_symlink() or target.exists():
+            same = not target.is_symlink() and filecmp.cmp(root / rel, target, shallow=False)
+            (unchanged if same else differing).append(rel)
+    if blocked or folders:
+        where = sorted({str(p) for p in blocked}) + [str(p) for p in folders]
+        raise ExampleTargetError(
+            f"{', '.join(where)}: a file or link where a folder must go, or a folder where a file "
+            f"goes. Fix: move it away, or --out another folder."
+        )
     if differing and not overwrite:
-        raise FileExistsError(
+        raise ExampleTargetError(
             f"{len(differing)} file(s) in {out} differ from the bundled examples: "
             f"{', '.join(str(rel) for rel in differing)}. Fix: pass --force to replace them, or "
             "--out another folder."
         )
-    written, unchanged = [], []
+    written = []
     for rel in files:
-        target = out / rel
-        if target.is_file() and filecmp.cmp(root / rel, target, shallow=False):
-            unchanged.append(rel)
+        if rel in unchanged:
             continue
+        target = out / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(root / rel, target)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        os.close(fd)
+        try:
+            shutil.copyfile(root / rel, tmp)
+            os.replace(tmp, target)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
         written.append(rel)
     return written, unchanged

@@ -122,11 +122,19 @@ def check_paths(recipe: Recipe) -> None:
                 f"`{key}: {value}` ({config_path}) cannot be used: {problem}. Fix: point `{key}` "
                 "at a writable folder (it is created when missing)."
             )
-    uses_default_cache = not getattr(training_args, "shad_cache_dir", None)
+    uses_default_cache = not getattr(training_args, "shad_cache_dir", None) and not getattr(
+        training_args, "shad_labels_path", None
+    )
     if uses_default_cache and getattr(training_args, "rft", False):
         from rft_trl.cache_root import default_cache_dir
 
-        cache = default_cache_dir()
+        try:
+            cache = default_cache_dir()
+        except RuntimeError as error:  # Path.home() without a home directory
+            raise RecipeError(
+                f"SHAD has no default cache folder here ({error}). Fix: set `shad_cache_dir` "
+                "(or RFT_TRL_CACHE) to a writable folder."
+            ) from error
         problem = _unwritable_folder(cache)
         if problem:
             raise RecipeError(

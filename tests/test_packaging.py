@@ -17,9 +17,6 @@ from rft_trl.cli import main
 from rft_trl.example_configs import example_config_files, example_configs_dir
 
 ROOT = Path(__file__).resolve().parent.parent
-_NOT_SOURCE = shutil.ignore_patterns(
-    ".venv*", ".git", "*.egg-info", "__pycache__", ".*_cache", ".hypothesis", "build", "dist"
-)
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +24,7 @@ def dists(tmp_path_factory) -> dict[str, Path]:
     """A wheel and an sdist built from a copy of the source tree (the build writes beside it)."""
     work = tmp_path_factory.mktemp("pkg")
     src = work / "src"
-    shutil.copytree(ROOT, src, ignore=_NOT_SOURCE)
+    _copy_tracked_files(src)
     out = work / "dist"
     build = (
         "import sys; from setuptools import build_meta as b; out = sys.argv[1]; "  # b edits argv
@@ -38,16 +35,34 @@ def dists(tmp_path_factory) -> dict[str, Path]:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     wheel, sdist = result.stdout.split("BUILT ")[-1].split()
-    return {"wheel": out / wheel, "sdist": out / sdist}
+    return {"wheel": out / wheel, "sdist": out / sdist, "src": src}
 
 
-def _source_modules() -> list[str]:
-    return sorted(str(p.relative_to(ROOT)) for p in (ROOT / "rft_trl").rglob("*.py"))
+def _copy_tracked_files(dest: Path) -> None:
+    """The files git tracks (a checkout also holds venvs, demo output, caches); every file
+    but venvs and caches where the tree is not a git checkout (an unpacked sdist)."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    if listed.returncode == 0 and listed.stdout:
+        for rel in filter(None, listed.stdout.split("\0")):
+            if (ROOT / rel).is_file():
+                (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(ROOT / rel, dest / rel)
+        return
+    ignore = shutil.ignore_patterns(
+        ".venv*", ".git", "*.egg-info", "__pycache__", ".*_cache", ".hypothesis", "build", "dist"
+    )
+    shutil.copytree(ROOT, dest, ignore=ignore, symlinks=True)
+
+
+def _source_modules(src: Path) -> list[str]:
+    return sorted(str(p.relative_to(src)) for p in (src / "rft_trl").rglob("*.py"))
 
 
 def test_wheel_holds_every_module_the_example_configs_and_the_licence(dists):
     names = set(zipfile.ZipFile(dists["wheel"]).namelist())
-    missing = [module for module in _source_modules() if module not in names]
+    missing = [module for module in _source_modules(dists["src"]) if module not in names]
     assert not missing, f"not in the wheel (a subpackage missing from pyproject's list?): {missing}"
     for rel in example_config_files():
         assert f"rft_trl/plugin_configs/{rel}" in names
@@ -80,11 +95,13 @@ def test_sdist_holds_what_the_test_suite_reads(dists):
         "tests/axolotl/conftest.py",
         "benchmarks/evidence.py",
         "docs/configuration.md",
+        "benchmarks/results/evidence-gpu-h256-harder-150-steps.jsonl",  # test_evidence_quick
         *(f"plugin_configs/{rel}" for rel in example_config_files()),
-        *_source_modules(),
+        *_source_modules(dists["src"]),
     ]
     assert [name for name in expected if name not in names] == []
-    assert not any(name.startswith("benchmarks/results/") for name in names)
+    results = [name for name in names if name.startswith("benchmarks/results/")]
+    assert results == ["benchmarks/results/evidence-gpu-h256-harder-150-steps.jsonl"]
     assert not any("__pycache__" in name for name in names)
 
 
@@ -140,3 +157,27 @@ def test_examples_refuses_a_file_as_out(tmp_path, capsys):
     target.write_text("x")
     assert main(["examples", "--out", str(target)]) == 2
     assert "is a file" in capsys.readouterr().err
+
+
+def test_examples_replace_a_link_never_the_file_it_points_at(tmp_path):
+    outside = tmp_path / "mine.yaml"
+    outside.write_text("my own config\n")
+    out = tmp_path / "plugin_configs"
+    (out / "trl").mkdir(parents=True)
+    (out / "trl" / "tiny_cpu.yaml").symlink_to(outside)
+    (out / "trl" / "llama3_training.jinja").symlink_to(tmp_path / "dangling")
+    assert main(["examples", "--out", str(out)]) == 2  # a link is never taken as identical
+    assert main(["examples", "--out", str(out), "--force"]) == 0
+    assert outside.read_text() == "my own config\n" and not (tmp_path / "dangling").exists()
+    link = out / "trl" / "tiny_cpu.yaml"
+    assert not link.is_symlink()
+    assert link.read_bytes() == (ROOT / "plugin_configs/trl/tiny_cpu.yaml").read_bytes()
+
+
+def test_examples_write_nothing_when_a_file_stands_where_a_folder_goes(tmp_path, capsys):
+    out = tmp_path / "plugin_configs"
+    out.mkdir()
+    (out / "trl").write_text("a file")
+    assert main(["examples", "--out", str(out), "--force"]) == 2
+    assert "where a folder must go" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["trl"]  # nothing else written

@@ -22,6 +22,7 @@ from rft_trl.shad.cache import (
     weights_fingerprint,
 )
 from rft_trl.shad.errors import ShadCacheError, ShadDataError
+from rft_trl.shad.score import scoring_plan
 from rft_trl.shad.table import TokenTable
 
 
@@ -179,8 +180,12 @@ def test_weights_fingerprint_sees_one_changed_element_anywhere():
     assert weights_fingerprint(model) == before
 
 
-def test_runtime_identity_names_the_device():
-    assert runtime_identity(tiny_llama())["device"] == "cpu"
+def test_shards_are_planned_per_device_type():
+    """A run resumed on another device type re-scores its shards instead of mixing them."""
+    cpu = tiny_llama()
+    assert scoring_plan("p", cpu) == "p@cpu"
+    assert scoring_plan("p", cpu.to("meta")) == "p@meta"
+    assert "device" not in runtime_identity(tiny_llama())  # known only when scoring
 
 
 def _two_entries(tmp_path):
@@ -232,6 +237,9 @@ def test_a_run_killed_mid_write_leaves_nothing_that_is_used_or_kept(tmp_path):
     leftover = store.directory / ".shard-000001.parquet.abc123.tmp"
     leftover.write_bytes(b"half")
     entry.prepare()
+    assert leftover.exists()  # without the entry's lock another run may be writing it
+    with entry.exclusive():
+        entry.prepare()
     assert not leftover.exists()
     assert store.load(0, "plan", [3], [2], ("l_o",)) is None
     assert warnings == [] and not (store.directory / "shard-000000.parquet").exists()
@@ -284,3 +292,40 @@ def test_two_runs_saving_the_same_labels_dir_at_once_both_succeed(tmp_path):
     assert [worker.exitcode for worker in workers] == [0, 0]
     LabelsDir(target)  # complete and valid
     assert sorted(p.name for p in tmp_path.iterdir()) == ["_shad_labels"]  # no staging left
+
+
+def test_a_failed_swap_puts_the_previous_labels_back(tmp_path, monkeypatch):
+    """An I/O error (EIO, ESTALE on NFS) renaming the new labels into place must not lose the
+    labels that were there: they are moved aside first, so they are moved back."""
+    from pathlib import Path
+
+    from rft_trl.shad.labels_io import LabelsDir, load_labels, save_labels
+
+    rows = {
+        "input_ids": [[5, 6, 7]],
+        "labels": [[-100, 6, 7]],
+        "token_class": [[-100, 1, 0]],
+        "shad_l_o": [[0.0, 1.0, 1.0]],
+        "shad_l_s": [[0.0, 2.0, 0.5]],
+    }
+    target = tmp_path / "labels"
+    save_labels(Dataset.from_dict(rows), target, metadata={"threshold": 0.0})
+    rename = Path.rename
+
+    def failing(self, destination):
+        if (
+            Path(destination) == target
+            and self.name.startswith(".labels.")
+            and ".old." not in self.name
+        ):
+            raise OSError(errno.EIO, "Input/output error")
+        return rename(self, destination)
+
+    monkeypatch.setattr(Path, "rename", failing)
+    changed = {**rows, "token_class": [[-100, 0, 0]]}
+    with pytest.raises(OSError, match="Input/output"):
+        save_labels(Dataset.from_dict(changed), target, metadata={"threshold": 0.0})
+    monkeypatch.undo()
+    LabelsDir(target)
+    assert load_labels(target)["token_class"] == [[-100, 1, 0]]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["labels"]

@@ -257,3 +257,20 @@ def test_shipped_llama3_training_template_masks_only_the_assistant_turn(tiny_tok
     prompt = tokenizer.decode([i for i, m in zip(ids, mask, strict=True) if not m])
     assert "Thought: search flights" in answer and "<|eot_id|>" in answer
     assert "Paris" in prompt and "Paris" not in answer
+
+
+def test_an_unusable_default_shad_cache_is_named_unless_stored_labels_are_used(
+    tiny_run, tmp_path, capsys, monkeypatch
+):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    monkeypatch.setenv("RFT_TRL_CACHE", str(blocker / "cache"))
+    config = write_config(tmp_path, tiny_run, shad_cache_dir=None)
+    assert main(["train", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "default cache folder" in err and "is a file, not a folder" in err
+    # With stored labels the cache is never used, so it is not checked (the labels are).
+    labelled = write_config(tmp_path, tiny_run, shad_cache_dir=None, shad_labels_path="nope")
+    assert main(["train", "--config", str(labelled)]) == 2
+    err = capsys.readouterr().err
+    assert "default cache folder" not in err and "SHAD labels not found" in err

@@ -11,7 +11,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from rft_trl.example_configs import copy_example_configs, example_config_files, example_configs_dir
+from rft_trl.example_configs import (
+    ExampleTargetError,
+    copy_example_configs,
+    example_config_files,
+    example_configs_dir,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,7 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--out",
         default="plugin_configs",
         metavar="DIR",
-        help="Folder to write them to (default: plugin_configs, the path the README's commands use).",
+        help="Folder to write them to (default: plugin_configs, the path the README's commands "
+        "and the configs themselves use to name each other).",
     )
     parser.add_argument(
         "--force",
@@ -33,7 +39,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    files = example_config_files()
+    try:
+        files = example_config_files()
+    except FileNotFoundError as error:  # the bundle itself is missing
+        print(f"rft-trl examples: {error}", file=sys.stderr)
+        return 2
     if args.list:
         print(f"bundled example configs in {example_configs_dir()}:")
         for rel in files:
@@ -45,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         written, unchanged = copy_example_configs(out, overwrite=args.force)
-    except FileExistsError as error:
+    except ExampleTargetError as error:
         print(f"rft-trl examples: {error}", file=sys.stderr)
         return 2
     except OSError as error:

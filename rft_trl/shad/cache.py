@@ -173,9 +173,9 @@ def model_identity(model, model_id: str | None) -> dict[str, Any]:
 
 
 def runtime_identity(model) -> dict[str, Any]:
-    """The device type, attention kernel and library versions: each changes the scores' last
-    digits, which can move a token across the threshold, so a change re-scores instead of mixing
-    entries (a run resumed on a GPU must not reuse shards scored on the CPU)."""
+    """The attention kernel and library versions: each changes the scores' last digits, which
+    can move a token across the threshold, so a change re-scores instead of mixing entries. (The
+    device type is in each shard's plan, `score.scoring_plan`: it is known only when scoring.)"""
     from importlib.metadata import PackageNotFoundError, version
 
     from rft_trl.modeling import unwrap
@@ -187,12 +187,7 @@ def runtime_identity(model) -> dict[str, Any]:
             versions[package] = version(package)
         except PackageNotFoundError:
             versions[package] = None
-    device = next(iter(unwrap(model).parameters()), torch.empty(0)).device.type
-    return {
-        "device": device,
-        "attn_implementation": getattr(config, "_attn_implementation", None),
-        **versions,
-    }
+    return {"attn_implementation": getattr(config, "_attn_implementation", None), **versions}
 
 
 def tokenizer_identity(tokenizer) -> dict[str, Any] | None:
@@ -234,6 +229,7 @@ class CacheEntry:
         self.path = Path(root) / "shad" / self.key
         self.lock_path = Path(root) / "shad" / f"{self.key}.lock"
         self.warn = warn
+        self.locked = False  # True while `exclusive()` holds the entry's lock file
 
     @contextlib.contextmanager
     def exclusive(self) -> Iterator[None]:
@@ -270,6 +266,7 @@ class CacheEntry:
                     warned = True
                 time.sleep(LOCK_POLL_SECONDS)
             if handle is not None:  # this process holds the lock
+                self.locked = True
                 handle.seek(0)
                 handle.truncate()
                 started = datetime.datetime.now().isoformat(timespec="seconds")
@@ -277,6 +274,7 @@ class CacheEntry:
                 handle.flush()
             yield
         finally:
+            self.locked = False
             if handle is not None:
                 fcntl.flock(
                     handle, fcntl.LOCK_UN
@@ -325,9 +323,10 @@ class CacheEntry:
         if self.path.exists():
             stored = read_json(key_file)
             if stored is not None and stored == json.loads(json.dumps(self.material, default=str)):
-                for leftover in self.path.rglob(".*.tmp"):  # from `atomic_write`, killed
-                    with contextlib.suppress(FileNotFoundError):
-                        leftover.unlink()
+                if self.locked:  # else a concurrent run may be writing them right now
+                    for leftover in self.path.rglob(".*.tmp"):  # from a killed `atomic_write`
+                        with contextlib.suppress(FileNotFoundError):
+                            leftover.unlink()
                 return
             self.warn(
                 f"SHAD cache entry {self.path} does not match this run (its key.json is "
@@ -386,10 +385,11 @@ class CacheEntry:
 
             return load_file(str(self.adapter_path)), info
         except Exception as error:  # any unreadable file is treated the same way
-            self.warn(
-                f"SHAD cache: the saved adapter in {self.path} is corrupt ({error}); retuning."
-            )
-            self.drop_adapter()
+            if dist.is_main():  # another rank reports it: main validated this file already
+                self.warn(
+                    f"SHAD cache: the saved adapter in {self.path} is corrupt ({error}); retuning."
+                )
+                self.drop_adapter()
             return None
 
     def drop_adapter(self) -> None:
@@ -466,7 +466,7 @@ class ShardStore:
             if info.get("entry") != self.entry:
                 raise ValueError("its sidecar belongs to another cache entry")
             if info.get("plan") != plan or info.get("rows") != rows:
-                raise ValueError("made for a different scoring plan")
+                raise ValueError("made for a different scoring plan or device")
             if sha256_file(data) != info.get("sha256"):
                 raise ValueError("sha256 mismatch")
             table = pq.read_table(data)

@@ -15,6 +15,7 @@ token fingerprint, never by file name.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import shutil
@@ -114,7 +115,7 @@ def _swap_into_place(staging: Path, target: Path) -> None:
     rename that loses that race (the target vanished, or appeared) is retried, so one complete
     labels directory always ends up in place and neither run fails.
     """
-    replaced = []
+    replaced: list[Path] = []
     try:
         for _ in range(_SWAP_TRIES):
             try:
@@ -124,17 +125,23 @@ def _swap_into_place(staging: Path, target: Path) -> None:
                     target.rename(old)
                     replaced.append(old)
                 staging.rename(target)
-                return
+                break
             except FileNotFoundError:
                 continue  # another run moved the target away first
             except OSError as error:
                 if error.errno not in (errno.ENOTEMPTY, errno.EEXIST):
                     raise
                 # another run put its labels in place first: replace them on the next try
-        raise ShadLabelsError(
-            f"Other runs kept replacing {target} while these labels were being saved. Fix: give "
-            "each concurrent run its own output directory."
-        )
+        else:
+            raise ShadLabelsError(
+                f"Other runs kept replacing {target} while these labels were being saved. Fix: "
+                "give each concurrent run its own output directory."
+            )
+    except BaseException:
+        if replaced and not target.exists():  # put the previous labels back, never lose them
+            with contextlib.suppress(OSError):
+                replaced.pop().rename(target)
+        raise
     finally:
         for old in replaced:
             shutil.rmtree(old, ignore_errors=True)

@@ -80,6 +80,14 @@ class ScoreJob:
         return sha256_json(self.shards)
 
 
+def scoring_plan(plan: str, model: torch.nn.Module) -> str:
+    """The shards' plan with the device type they are scored on: a run resumed on a GPU must
+    not reuse shards a CPU scored (the last digits differ, and can move a token across the
+    threshold), and the device is only known here (a tune places the model; a reused adapter
+    leaves it where it was)."""
+    return f"{plan}@{next(model.parameters()).device.type}"
+
+
 def run_scoring(
     model: torch.nn.Module,
     job: ScoreJob,
@@ -96,7 +104,7 @@ def run_scoring(
     """
     names = tuple(name for name, _ in passes)
     rank, world = dist.rank(), dist.world_size()
-    plan = job.plan
+    plan = scoring_plan(job.plan, model)
     mine = [s for s in range(len(job.shards)) if s % world == rank]
     todo = []
     reused = 0
