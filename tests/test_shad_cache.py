@@ -26,10 +26,10 @@ from rft_trl.shad.score import scoring_plan
 from rft_trl.shad.table import TokenTable
 
 
-def tiny_llama(seed: int = 0) -> LlamaForCausalLM:
+def tiny_llama(seed: int = 0, vocab_size: int = 50) -> LlamaForCausalLM:
     torch.manual_seed(seed)
     config = LlamaConfig(
-        vocab_size=50,
+        vocab_size=vocab_size,
         hidden_size=16,
         intermediate_size=32,
         num_hidden_layers=1,
@@ -159,16 +159,7 @@ def test_weights_fingerprint_sees_one_changed_element_anywhere():
     """Every byte is hashed: one entry of a large embedding (a merged adapter's new token rows)
     changes the key. A hash of strided samples missed exactly this (odd flat index, 9,600
     elements: every second one sampled)."""
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=600,
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        tie_word_embeddings=True,
-    )
-    model = LlamaForCausalLM(config)
+    model = tiny_llama(vocab_size=600)
     before = weights_fingerprint(model)
     weight = model.model.embed_tokens.weight
     original = weight[0, 1].item()
