@@ -93,6 +93,23 @@ def test_quick_demo_writes_a_standalone_report(quick_demo):
     assert page.count("<svg") >= 3  # LD histogram, loss curves, pretraining loss
     assert "<script" not in page and "<link" not in page and "src=" not in page  # nothing external
     assert 'class="tok' in page
+    assert "What this run shows." in page and "What it does not" in page
+    assert "ground-truth category (its role)" in page and "(reasoning)" in page
+
+
+def test_the_run_summary_reads_the_difference_against_its_standard_error():
+    from rft_trl.demo.report import _run_summary
+
+    metrics = {
+        "settings": {"n_test": 300},
+        "sft_format_valid": 0.95,
+        "rft_format_valid": 0.913,
+        "shad_token_accuracy": 0.664,
+    }
+    level = _run_summary({**metrics, "sft_exact_match": 0.013, "rft_exact_match": 0.013})
+    assert "level on exact match" in level and "-3.7 points" in level and "66.4%" in level
+    above = _run_summary({**metrics, "sft_exact_match": 0.10, "rft_exact_match": 0.30})
+    assert "RFT is above SFT on exact match by 20.0 points" in above
 
 
 @pytest.mark.skipif(

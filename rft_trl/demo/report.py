@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from rft_trl.demo.metrics import CATEGORY_ORDER
-from rft_trl.synthetic import CATEGORIES, IGNORE_INDEX
+from rft_trl.synthetic import CATEGORIES, IGNORE_INDEX, REASONING_CATEGORIES
 from rft_trl.synthetic.alignment import token_texts
 
 _CSS = """
@@ -24,7 +24,7 @@ body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max
 h1{margin-bottom:.2em} h2{margin-top:1.8em;border-bottom:1px solid #ddd;padding-bottom:.2em}
 table{border-collapse:collapse;margin:.6em 0} td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}
 th{background:#f4f4f4} td:first-child,th:first-child{text-align:left}
-.note{color:#555;font-size:.92em} .warn{background:#fff4e5;border-left:4px solid #f0a020;padding:.4em .8em}
+.note{color:#555;font-size:.92em} .summary{background:#eef4fb;border-left:4px solid #4c72b0;padding:.5em .9em} .warn{background:#fff4e5;border-left:4px solid #f0a020;padding:.4em .8em}
 .tokens{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.86em;white-space:pre-wrap;word-break:break-all;line-height:1.9}
 .tok{border-radius:3px;padding:1px 0}
 .b{background:#dfe7f5} .r{background:#ffc98f}
@@ -82,12 +82,13 @@ def _pyplot():
 
 def _log_if_wide(ax) -> None:
     """Log y-scale when the plotted losses span more than a factor of 5 (early vs late training)."""
-    from matplotlib.ticker import ScalarFormatter
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
 
     values = [y for line in ax.get_lines() for y in line.get_ydata() if y is not None and y > 0]
     if values and max(values) / min(values) > 5:
         ax.set_yscale("log")
         ax.yaxis.set_major_formatter(ScalarFormatter())
+        ax.yaxis.set_minor_formatter(NullFormatter())  # no "3x10^-1" beside "1.0"
 
 
 def curves_figure(
@@ -135,6 +136,7 @@ def curves_figure(
         )
         _log_if_wide(ax)
         ax.set_xlabel("training step")
+        ax.set_ylabel("mean token loss (nats)")
         ax.set_title("RFT training batches (logged)", fontsize=10)
         ax.grid(alpha=0.3)
         twin = ax.twinx()
@@ -163,6 +165,7 @@ def ld_figure(arrays: dict[str, np.ndarray], threshold: float) -> str:
     ax.hist(ld[arrays["gt"] == 1], bins=bins, alpha=0.6, label="truly reasoning", color="#dd8452")
     ax.axvline(threshold, color="k", ls="--", lw=1, label=f"threshold {threshold:g}")
     ax.set_yscale("log")
+    ax.set_title("SHAD's loss difference, by true role", fontsize=10)
     ax.set_xlabel("LD = loss after shuffle-tune - loss of base (nats, clipped to [-6, 4])")
     ax.set_ylabel("tokens")
     ax.legend(fontsize=8)
@@ -332,17 +335,27 @@ def category_table(m: dict[str, Any]) -> str:
         "span_first": "reasoning, first token of a span",
         "span_inner": "reasoning, inner tokens",
     }
+    for key in keys:
+        if key not in names:
+            role = "reasoning" if key in REASONING_CATEGORIES else "boilerplate"
+            names[key] = f"{key.replace('_', ' ')} ({role})"
     return _table(
-        ["category", "labelled with its true role"],
-        [[names.get(k, k), _pct(cats[k])] for k in keys],
+        ["ground-truth category (its role)", "labelled with its true role"],
+        [[names[k], _pct(cats[k])] for k in keys],
     )
+
+
+def _final(curves: dict[str, list[dict[str, float]]], run: str, key: str) -> str:
+    """The last held-out value of one curve, for the caption."""
+    points = curves.get(run) or []
+    return f"{points[-1][key]:.3f}" if points and points[-1].get(key) is not None else "-"
 
 
 def _verdict(generation: dict[str, Any]) -> str:
     if generation["exact_match"]:
         return "<span class='ok'>exact</span>"
     if generation["format_valid"]:
-        return "<span class='bad'>wrong</span>"
+        return "<span class='bad'>valid format, wrong call</span>"
     return "<span class='bad'>invalid format</span>"
 
 
@@ -366,7 +379,67 @@ def timings_table(m: dict[str, Any]) -> str:
         [html.escape(k), f"{v:.1f}", f"{m['cpu_seconds'].get(k, float('nan')):.1f}"]
         for k, v in m["seconds"].items()
     ]
+    if "total" not in m["seconds"]:  # the page is written before the run's total is known
+        wall = sum(m["seconds"].values())
+        cpu = sum(m["cpu_seconds"].get(k, 0.0) for k in m["seconds"])
+        rows.append(["<b>total of the phases above</b>", f"{wall:.1f}", f"{cpu:.1f}"])
     return _table(["phase", "wall seconds", "CPU seconds (this process)"], rows)
+
+
+# The base's pretraining forms (`BaseRecipe.call_forms`), in words.
+_FORM_NAMES = {
+    "function": "function-call syntax",
+    "params": "<code>params = {...}</code> dicts",
+    "record": "key-value records",
+    "xml": "XML",
+    "url": "URLs",
+    "cli": "command lines",
+    "labelled": "labelled <code>Tool:</code>/<code>Args:</code> slots",
+    "keyed": "keyed JSON slots",
+}
+
+
+def _run_summary(m: dict[str, Any]) -> str:
+    """What this run shows and does not show, from its own numbers (the page's first box)."""
+    n = max(1, m["settings"]["n_test"])
+    sft, rft = m["sft_exact_match"], m["rft_exact_match"]
+    se = math.sqrt(max(sft * (1 - sft) + rft * (1 - rft), 1e-4) / n)
+    delta = rft - sft
+    if abs(delta) < 2 * se:
+        exact = (
+            f"RFT and SFT are level on exact match ({_pct(rft)} against {_pct(sft)}; the "
+            f"difference, {100 * delta:+.1f} points, is within two standard errors of "
+            f"{100 * se:.1f})"
+        )
+    else:
+        exact = (
+            f"RFT is {'above' if delta > 0 else 'below'} SFT on exact match by "
+            f"{abs(100 * delta):.1f} points ({_pct(rft)} against {_pct(sft)}; standard error "
+            f"{100 * se:.1f}), on one seed"
+        )
+    fmt = 100 * (m["rft_format_valid"] - m["sft_format_valid"])
+    return (
+        "<div class='summary'><b>What this run shows.</b> The whole pipeline runs on this machine: "
+        "a base model built locally, SHAD labels for every response token, SFT and RFT trained "
+        "with the same budget, and RFT's per-group losses logged. "
+        f"{exact}; on format validity RFT is {fmt:+.1f} points. "
+        f"SHAD's labels agree with the ground truth on {_pct(m['shad_token_accuracy'])} of "
+        "response tokens (the paper reports under 3 % error for 8B models). <b>What it does not "
+        "show:</b> whether RFT beats SFT, which needs many seeds and a larger base "
+        "(<code>benchmarks/evidence.py</code> and docs/benchmarks.md in the source repository)."
+        "</div>"
+    )
+
+
+_GLOSSARY = """<p class="note"><b>Terms.</b> <i>Boilerplate</i> tokens repeat across samples
+(format, stock phrases); <i>reasoning</i> tokens depend on this sample's input (which tool,
+which argument values, the plan's own words). <i>SHAD</i> (shuffle-aware discriminator)
+briefly tunes a LoRA adapter on prompts paired with other samples' responses (the
+<i>shuffle-tune</i>) and compares each token's loss before (l_o) and after (l_s):
+<i>LD</i> = l_s - l_o, in nats; LD above the threshold means reasoning. <i>AUROC</i>: how
+well a score ranks truly-reasoning tokens above boilerplate (0.5 is chance; below 0.5 the score
+points the other way). The <i>prompt-swap probe</i> checks that the base reads its prompt at
+all: it scores responses under another sample's prompt.</p>"""
 
 
 # ----------------------------------------------------------------------------- page
@@ -391,22 +464,29 @@ def write_report(
     settings = m["settings"]
     budget = settings["budget"]
     delta = m["rft_exact_match"] - m["sft_exact_match"]
+    versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items() if v is not None)
+    forms = ", ".join(_FORM_NAMES.get(f, f) for f in base["recipe"].get("call_forms", ()))
+    parameters = base.get("parameters")
+    size = f"{parameters / 1e6:.2f} M" if parameters else "?"
     body = f"""
 <h1>rft-trl demo report</h1>
 <p class="note">Seed {m["seed"]}{" (quick smoke preset: numbers are not meaningful)" if settings["quick"] else ""};
 {settings["n_train"]} training and {settings["n_test"]} held-out samples of the synthetic agent corpus (ReAct and JSON function calling);
 SFT and RFT each trained {budget["steps"]} LoRA steps (rank {budget["lora_r"]}) of {budget["batch_size"]} samples at learning rate {budget["learning_rate"]:g}
-from the same base. Versions: {html.escape(", ".join(f"{k} {v}" for k, v in m["versions"].items()))}.</p>
+from the same base. Versions: {html.escape(versions)}.</p>
+{_run_summary(m)}
 
 <h2>1. Results on the held-out set</h2>
-<p>Greedy generation of the first assistant turn, scored by the corpus evaluator (exact match of tool names and
-arguments; format validity). RFT minus SFT exact match: <b>{100 * delta:+.1f} points</b>
+<p>Greedy generation of the first assistant turn, scored by the corpus evaluator (<i>exact match</i>: every tool
+name and argument value of that turn right; <i>format valid</i>: the turn parses as the agent format). Losses are
+held-out nats per token, grouped by the ground truth. RFT minus SFT exact match: <b>{100 * delta:+.1f} points</b>
 (one seed; the standard error of one accuracy at n = {settings["n_test"]} is about
 {100 * math.sqrt(max(m["sft_exact_match"] * (1 - m["sft_exact_match"]), 0.01) / max(1, settings["n_test"])):.1f} points, so run
 <code>benchmarks/evidence.py</code> for a verdict across seeds).</p>
 {results_table(m)}
 
 <h2>2. SHAD labels against ground truth</h2>
+{_GLOSSARY}
 <p>SHAD labelled {_pct(m["boilerplate_fraction"])} of response tokens boilerplate (truth: {_pct(m["true_boilerplate_fraction"])}).
 Prompt-swap readiness probe: {html.escape(shad.get("probe_verdict") or "-")}</p>
 {warnings}
@@ -414,7 +494,8 @@ Prompt-swap readiness probe: {html.escape(shad.get("probe_verdict") or "-")}</p>
 {category_table(m)}
 <div class="figure">{ld_figure(arrays, m["shad_threshold"])}</div>
 <p class="note">SHAD calls a token reasoning when shuffle-tuning (training on prompts paired with other samples' responses)
-made it harder to predict: LD &gt; threshold. Boilerplate is learned from any pairing, so its LD is negative.</p>
+made it harder to predict: LD &gt; threshold. Boilerplate is learned from any pairing, so its LD should be negative;
+where the two colours overlap, no threshold separates them.</p>
 
 <h3>Token-coloured examples (training rows)</h3>
 <p class="legend"><span class="tok b">&nbsp;boilerplate&nbsp;</span><span class="tok r">&nbsp;reasoning&nbsp;</span>
@@ -424,19 +505,24 @@ made it harder to predict: LD &gt; threshold. Boilerplate is learned from any pa
 
 <h2>3. Loss on boilerplate vs reasoning tokens during training</h2>
 <p>The paper's central analysis: boilerplate is learned early, after which plain SFT keeps spending gradient on it,
-while RFT's softmax weighting moves weight to the tokens that are still hard (the reasoning ones).
+while RFT's softmax weighting gives more weight to whichever group is still harder. What to look for: the reasoning
+curve (middle) ending lower for RFT than for SFT. In this run it ends at {_final(m["curves"], "rft", "reasoning_loss")}
+for RFT against {_final(m["curves"], "sft", "reasoning_loss")} for SFT, and boilerplate at
+{_final(m["curves"], "rft", "boilerplate_loss")} against {_final(m["curves"], "sft", "boilerplate_loss")}.
 Left and middle: loss on a fixed held-out subset, grouped by ground truth, for both runs.
-Right: what RFT itself logged on its training batches (grouped by SHAD's labels) and its mean reasoning weight.</p>
+Right: what RFT itself logged on its training batches (grouped by SHAD's labels) and its mean reasoning weight
+w_r = sigmoid((L_r - L_b) / tau); it is below 0.5 while the tokens SHAD labels reasoning are easier than the rest.</p>
 <div class="figure">{curves_figure(m["curves"], m.get("rft_train_log", []))}</div>
 
 <h2>4. Example generations</h2>
 {generations_table(generations)}
 
 <h2>5. The base model</h2>
-<p>A {html.escape(str(base.get("parameters") or "?"))}-parameter Llama ({base["recipe"]["num_hidden_layers"]} layers, hidden {base["recipe"]["hidden_size"]},
+<p>A {size}-parameter Llama ({base["recipe"]["num_hidden_layers"]} layers, hidden {base["recipe"]["hidden_size"]},
 vocabulary {base["recipe"]["vocab_size"]}), pretrained for {base["recipe"]["pretrain_steps"]} steps on same-world text that pairs requests with
-their calls in function-call, JSON-dict and key-value forms but never the agent response templates
-({"built in this run" if base["built_now"] else "loaded from the cache"}: {html.escape(base["path"])}). See docs/demo.md for why.</p>
+their calls in other forms ({forms}) but never the agent response templates
+({"built in this run" if base["built_now"] else "loaded from the cache"}: {html.escape(base["path"])}). docs/demo.md in the
+source repository says why.</p>
 <div class="figure">{pretrain_figure(pretrain_loss) if pretrain_loss else ""}</div>
 
 <h2>6. Time per phase</h2>
