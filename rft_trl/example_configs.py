@@ -58,7 +58,14 @@ def copy_example_configs(out: Path, *, overwrite: bool = False) -> tuple[list[Pa
     for rel in files:
         target = out / rel
         parents = [p for p in reversed(target.parents) if p == out or out in p.parents]
-        bad = next((p for p in parents if p.is_symlink() or (p.exists() and not p.is_dir())), None)
+        bad = next(  # `out` itself may be a link to a folder; nothing below it may be
+            (
+                p
+                for p in parents
+                if (p != out and p.is_symlink()) or (p.exists() and not p.is_dir())
+            ),
+            None,
+        )
         if bad is not None:
             blocked.append(bad)
         elif target.is_dir() and not target.is_symlink():

@@ -181,3 +181,12 @@ def test_examples_write_nothing_when_a_file_stands_where_a_folder_goes(tmp_path,
     assert main(["examples", "--out", str(out), "--force"]) == 2
     assert "where a folder must go" in capsys.readouterr().err
     assert sorted(p.name for p in out.iterdir()) == ["trl"]  # nothing else written
+
+
+def test_examples_accept_an_out_folder_that_is_a_link(tmp_path):
+    real = tmp_path / "elsewhere"
+    real.mkdir()
+    out = tmp_path / "plugin_configs"
+    out.symlink_to(real, target_is_directory=True)
+    assert main(["examples", "--out", str(out)]) == 0
+    assert (real / "trl" / "tiny_cpu.yaml").is_file()
