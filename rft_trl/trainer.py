@@ -482,8 +482,9 @@ class RFTTrainer(RFTLossMixin, SFTTrainer):
         )
 
     def ensure_labels(self) -> None:
-        """Give every training/eval row a `token_class` (given, loaded, or from SHAD), then pack."""
-        if self._rft_labelled:
+        """Give every training/eval row a `token_class` (given, loaded, or from SHAD), then pack;
+        nothing with `rft=False` or once done."""
+        if not self.rft_options["rft"] or self._rft_labelled:
             return
         opts = self.rft_options
         evals = (
@@ -577,8 +578,7 @@ class RFTTrainer(RFTLossMixin, SFTTrainer):
     # ----- entry points -----------------------------------------------------------------------
 
     def train(self, *args, **kwargs):
-        if self.rft_options["rft"]:
-            self.ensure_labels()
+        self.ensure_labels()
         return super().train(*args, **kwargs)
 
     def predict(self, test_dataset, ignore_keys=None, metric_key_prefix: str = "test"):
@@ -595,13 +595,11 @@ class RFTTrainer(RFTLossMixin, SFTTrainer):
         )
 
     def get_train_dataloader(self):
-        if self.rft_options["rft"]:
-            self.ensure_labels()
+        self.ensure_labels()
         return super().get_train_dataloader()
 
     def get_eval_dataloader(self, eval_dataset=None):
-        if self.rft_options["rft"]:
-            self.ensure_labels()
+        self.ensure_labels()
         return super().get_eval_dataloader(eval_dataset)
 
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval"):

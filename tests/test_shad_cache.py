@@ -245,18 +245,20 @@ def test_an_unwritable_cache_dir_is_named_with_the_fix(tmp_path):
     assert str(blocker / "cache") in str(error.value)
 
 
+# One labelled row, as `rft-trl shad` stores it.
+_LABELLED_ROW = {
+    "input_ids": [[5, 6, 7]],
+    "labels": [[-100, 6, 7]],
+    "token_class": [[-100, 1, 0]],
+    "shad_l_o": [[0.0, 1.0, 1.0]],
+    "shad_l_s": [[0.0, 2.0, 0.5]],
+}
+
+
 def _save_repeatedly(target: str, barrier, rounds: int) -> None:
     from rft_trl.shad.labels_io import save_labels
 
-    data = Dataset.from_dict(
-        {
-            "input_ids": [[5, 6, 7]],
-            "labels": [[-100, 6, 7]],
-            "token_class": [[-100, 1, 0]],
-            "shad_l_o": [[0.0, 1.0, 1.0]],
-            "shad_l_s": [[0.0, 2.0, 0.5]],
-        }
-    )
+    data = Dataset.from_dict(_LABELLED_ROW)
     for _ in range(rounds):
         barrier.wait(timeout=30)  # a partner that failed breaks it instead of hanging
         save_labels(data, target, metadata={"threshold": 0.0})
@@ -292,13 +294,7 @@ def test_a_failed_swap_puts_the_previous_labels_back(tmp_path, monkeypatch):
 
     from rft_trl.shad.labels_io import LabelsDir, load_labels, save_labels
 
-    rows = {
-        "input_ids": [[5, 6, 7]],
-        "labels": [[-100, 6, 7]],
-        "token_class": [[-100, 1, 0]],
-        "shad_l_o": [[0.0, 1.0, 1.0]],
-        "shad_l_s": [[0.0, 2.0, 0.5]],
-    }
+    rows = _LABELLED_ROW
     target = tmp_path / "labels"
     save_labels(Dataset.from_dict(rows), target, metadata={"threshold": 0.0})
     rename = Path.rename

@@ -1,7 +1,7 @@
 """Health checks on SHAD's scores: LD histogram, labelled-boilerplate fraction, prompt-swap probe (pure numpy).
 
-The prototype study (docs/benchmarks.md): every failing SHAD run had a labelled-boilerplate fraction far from the truth
-(below ~0.5 or above ~0.95 for agent data), and the prompt-swap probe tells whether the base
+The prototype study (docs/benchmarks.md): every failing SHAD run had a labelled-boilerplate
+fraction far from the truth (below ~0.5 or above ~0.95 for agent data), and the prompt-swap probe tells whether the base
 reads its input at all, which SHAD needs.
 """
 
@@ -34,7 +34,7 @@ BOILERPLATE_HIGH = 0.95
 PROBE_RISE_NATS = math.log(2.0)
 PROBE_NOT_READY = 0.02
 PROBE_WEAK = 0.05
-# Response tokens the base already predicts almost perfectly: LD there is noise (the prototype study).
+# Response tokens the base already predicts almost perfectly: LD there is noise (prototype study).
 SATURATED_LOSS = 0.01
 SATURATED_SHARE = 0.5
 # Any adapter raises a near-certain token's loss a little (its loss cannot fall below 0): LD up to

@@ -51,9 +51,8 @@ CONFLICTS = {
         "after its recompile limit, so it would run uncompiled"
     ),
 }
-# Per-dataset settings (under `datasets:`) whose other values are fine: key -> refused value.
-# Both put the end-of-turn token of every user and system turn in the loss, each a one-token
-# response segment, so SHAD's turn-aligned shuffle would no longer exchange replies with replies.
+# Per-dataset settings (under `datasets:`) whose other values are fine: key -> refused value
+# (`check_conflicts` says why).
 REFUSED_DATASET_VALUES = {"train_on_eos": "all", "train_on_eot": "all"}
 # Conflicting flags that their plugin's schema switches on by default once the plugin is listed.
 ON_WITH_PLUGIN = ("cut_cross_entropy",)

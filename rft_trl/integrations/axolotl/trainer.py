@@ -17,6 +17,7 @@ from datasets import Dataset
 
 from rft_trl.collator import TOKEN_CLASS
 from rft_trl.dataset_ops import NoResponseTokensError, check_alignment, require_response_mask
+from rft_trl.loss import IGNORE_INDEX
 from rft_trl.trainer import RFTLossMixin
 
 if TYPE_CHECKING:
@@ -186,7 +187,7 @@ class RFTAxolotlTrainer(RFTLossMixin, AxolotlTrainer):
 
         labels = inputs["labels"]
         counts = torch.stack(
-            [(labels != -100).sum(), torch.tensor(labels.numel(), device=labels.device)]
+            [(labels != IGNORE_INDEX).sum(), torch.tensor(labels.numel(), device=labels.device)]
         )
         if self.accelerator.num_processes > 1:
             counts = self.accelerator.reduce(counts, reduction="sum")
